@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class RealtimeConfig(AppConfig):
+    name = "realtime"
+    label = "realtime"
+    verbose_name = "Webhooks live dashboard"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,65 @@
+"""The app's settings, read from Django settings at access time.
+
+Nothing is cached, so ``override_settings`` works everywhere; every read in the
+app goes through ``conf.<NAME>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import cast
+
+from django.conf import settings
+
+
+class Settings:
+    @property
+    def MAX_BODY_BYTES(self) -> int:
+        """Largest body accepted; larger deliveries answer 413 before the body is read."""
+        return cast(int, getattr(settings, "WEBHOOKS_MAX_BODY_BYTES", 5 * 1024 * 1024))
+
+    @property
+    def PROVIDERS(self) -> Mapping[str, str]:
+        """Extra provider classes by id, as dotted paths; they may replace built-ins."""
+        return cast(Mapping[str, str], getattr(settings, "WEBHOOKS_PROVIDERS", {}))
+
+    @property
+    def PUBLIC_URL(self) -> str:
+        """Scheme and host the providers call, such as ``https://hooks.example.com``.
+
+        Used to print endpoint URLs and, for URL-signing providers (Twilio), as
+        the exact origin the provider signed. Empty: built from the request.
+        """
+        return cast(str, getattr(settings, "WEBHOOKS_PUBLIC_URL", "")).rstrip("/")
+
+    @property
+    def TRUSTED_PROXIES(self) -> Sequence[str]:
+        """Networks (CIDR) of reverse proxies whose ``X-Forwarded-*`` headers are believed."""
+        return cast(Sequence[str], getattr(settings, "WEBHOOKS_TRUSTED_PROXIES", ()))
+
+    @property
+    def REJECTIONS_KEPT(self) -> int:
+        """How many recent rejected deliveries are kept per endpoint."""
+        return cast(int, getattr(settings, "WEBHOOKS_REJECTIONS_KEPT", 100))
+
+    @property
+    def RATE_LIMIT_PER_ENDPOINT(self) -> tuple[int, float] | None:
+        """``(requests, seconds)`` allowed per endpoint and server process, or None."""
+        return cast(
+            "tuple[int, float] | None", getattr(settings, "WEBHOOKS_RATE_LIMIT_PER_ENDPOINT", None)
+        )
+
+    @property
+    def RATE_LIMIT_PER_SOURCE(self) -> tuple[int, float] | None:
+        """``(requests, seconds)`` allowed per source IP and server process, or None."""
+        return cast(
+            "tuple[int, float] | None", getattr(settings, "WEBHOOKS_RATE_LIMIT_PER_SOURCE", None)
+        )
+
+    @property
+    def RETRY_AFTER_SECONDS(self) -> int:
+        """``Retry-After`` sent with 429 and 503 answers."""
+        return cast(int, getattr(settings, "WEBHOOKS_RETRY_AFTER_SECONDS", 30))
+
+
+conf = Settings()

@@ -1,0 +1,64 @@
+"""The report behind ``GET /webhooks/health/``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, connection
+from django.db.models import Min
+from django.utils import timezone
+
+from .models import Event
+
+logger = logging.getLogger("webhooks")
+
+LAYER_TIMEOUT_SECONDS = 1.0
+WAITING = (Event.Status.PENDING, Event.Status.RETRYING)
+
+
+def database_report() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        waiting = Event.objects.filter(status__in=WAITING)
+        summary = waiting.aggregate(oldest=Min("received_at"))
+        pending = waiting.count()
+    except DatabaseError:
+        logger.warning("Health check: database unavailable", exc_info=True)
+        return {"database": "error", "pending": None, "oldest_pending_seconds": None}
+    oldest = summary["oldest"]
+    age = round((timezone.now() - oldest).total_seconds(), 3) if oldest else 0.0
+    return {"database": "ok", "pending": pending, "oldest_pending_seconds": age}
+
+
+async def channel_layer_report() -> str:
+    """"none" without Channels or a layer, else whether a message round-trips in time."""
+    try:
+        from channels.layers import get_channel_layer
+    except ImportError:
+        return "none"
+    layer = get_channel_layer()
+    if layer is None:
+        return "none"
+    try:
+        async with asyncio.timeout(LAYER_TIMEOUT_SECONDS):
+            channel = await layer.new_channel("webhooks.health.")
+            await layer.send(channel, {"type": "health.ping"})
+            await layer.receive(channel)
+    except Exception:
+        logger.warning("Health check: channel layer unavailable", exc_info=True)
+        return "error"
+    return "ok"
+
+
+async def check() -> dict[str, Any]:
+    report = await sync_to_async(database_report)()
+    return {
+        "database": report["database"],
+        "channel_layer": await channel_layer_report(),
+        "pending": report["pending"],
+        "oldest_pending_seconds": report["oldest_pending_seconds"],
+    }

@@ -1,0 +1,189 @@
+"""Verify and store one delivery: the whole request path, free of HTTP classes.
+
+:func:`ingest` takes a :class:`~webhooks.delivery.Delivery` and returns the
+:class:`~webhooks.delivery.Answer` of CONTRACT.md section 5. It is a plain,
+synchronous function so that one thread hand-off covers all its database work,
+whatever front door calls it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from . import answers
+from .conf import conf
+from .delivery import Answer, Delivery
+from .exceptions import InvalidSignature, ProviderConfigError, UnknownProviderError
+from .models import Endpoint, Event, Rejection
+from .ratelimit import buckets
+from .signals import delivery_rejected, event_received
+
+logger = logging.getLogger("webhooks")
+
+REDACTED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+REJECTED_BODY_KEPT = 4096
+
+
+def ingest(slug: str, delivery: Delivery) -> Answer:
+    """Verify ``delivery`` for the endpoint ``slug``, store it, and say what to answer."""
+    if not buckets.allow(f"source:{delivery.source_ip}", conf.RATE_LIMIT_PER_SOURCE):
+        return answers.rate_limited()
+    try:
+        return _ingest(slug, delivery)
+    except DatabaseError:
+        logger.warning("Delivery to %r not stored: database unavailable", slug, exc_info=True)
+        return answers.unavailable()
+
+
+def _ingest(slug: str, delivery: Delivery) -> Answer:
+    endpoint = Endpoint.objects.prefetch_related("secrets").filter(slug=slug, is_active=True).first()
+    if endpoint is None:
+        return answers.unknown_endpoint()
+    try:
+        provider = endpoint.get_provider()
+    except (UnknownProviderError, ProviderConfigError):
+        # A misconfigured endpoint cannot verify anything; the provider should retry
+        # once an operator fixes it (system check webhooks.E002 names it).
+        logger.error("Endpoint %r is misconfigured", slug, exc_info=True)
+        return answers.unavailable()
+    if delivery.method != "POST" and delivery.method not in provider.extra_methods:
+        return answers.method_not_allowed(provider.extra_methods)
+    if not endpoint.allows(delivery.source_ip):
+        reject(endpoint, "ip_not_allowed", delivery)
+        return answers.forbidden()
+    if not buckets.allow(f"endpoint:{endpoint.pk}", conf.RATE_LIMIT_PER_ENDPOINT):
+        return answers.rate_limited()
+    try:
+        provider.verify(
+            delivery,
+            endpoint.valid_secrets(),
+            tolerance=endpoint.tolerance(provider),
+            now=time.time(),
+        )
+    except InvalidSignature as error:
+        reject(endpoint, error.reason, delivery)
+        return answers.invalid_signature(error.reason)
+    payload = provider.parse(delivery)
+    handshake = provider.handshake(delivery, payload)
+    event_id, created = store(
+        endpoint,
+        delivery,
+        payload=payload,
+        delivery_id=provider.delivery_id(delivery, payload),
+        event_type=provider.event_type(delivery, payload),
+        status=Event.Status.SKIPPED if handshake else Event.Status.PENDING,
+    )
+    if handshake is not None:
+        return handshake
+    return answers.stored(event_id, created)
+
+
+def store(
+    endpoint: Endpoint,
+    delivery: Delivery,
+    *,
+    payload: Any,
+    delivery_id: str | None,
+    event_type: str,
+    status: str,
+) -> tuple[int, bool]:
+    """Insert the event unless (endpoint, delivery id) exists; return its id and whether it is new.
+
+    The unique constraint, not a prior SELECT, decides: of any number of
+    concurrent copies exactly one insert wins and the others read its id.
+    """
+    delivery_id = clean_text(delivery_id) or body_hash(delivery.body)
+    if len(delivery_id) > 255:
+        delivery_id = "sha256:" + hashlib.sha256(delivery_id.encode()).hexdigest()
+    event = Event(
+        endpoint=endpoint,
+        provider=endpoint.provider,
+        delivery_id=delivery_id,
+        event_type=clean_text(event_type)[:255],
+        body=delivery.body,
+        headers=redacted(delivery.headers),
+        source_ip=delivery.source_ip,
+        payload=payload,
+        received_at=datetime.fromtimestamp(delivery.received_at, tz=UTC),
+        status=status,
+        next_attempt_at=timezone.now() if status == Event.Status.PENDING else None,
+    )
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+    except IntegrityError:
+        existing = (
+            Event.objects.filter(endpoint=endpoint, delivery_id=delivery_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if existing is None:
+            raise
+        return existing, False
+    transaction.on_commit(partial(send_after_commit, event_received, sender=Event, event=event))
+    return event.pk, True
+
+
+def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:
+    """Count and keep a refused delivery; failure to record it never changes the answer."""
+    logger.info("Delivery to %r rejected: %s from %s", endpoint.slug, reason, delivery.source_ip)
+    try:
+        with transaction.atomic():
+            Rejection.objects.create(
+                endpoint=endpoint,
+                reason=reason,
+                headers=redacted(delivery.headers),
+                body_head=delivery.body[:REJECTED_BODY_KEPT],
+                body_size=len(delivery.body),
+                source_ip=delivery.source_ip,
+            )
+            Endpoint.objects.filter(pk=endpoint.pk).update(
+                rejected_count=F("rejected_count") + 1, last_rejected_at=timezone.now()
+            )
+            Rejection.trim(endpoint, conf.REJECTIONS_KEPT)
+    except DatabaseError:
+        logger.warning("Rejection for %r not recorded", endpoint.slug, exc_info=True)
+    transaction.on_commit(
+        partial(
+            send_after_commit,
+            delivery_rejected,
+            sender=Endpoint,
+            endpoint=endpoint,
+            reason=reason,
+            source_ip=delivery.source_ip,
+        )
+    )
+
+
+def send_after_commit(signal: Any, sender: type, **kwargs: Any) -> None:
+    for receiver, result in signal.send_robust(sender=sender, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %r of a webhooks signal failed", receiver, exc_info=result
+            )
+
+
+def redacted(headers: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name: "[redacted]" if name in REDACTED_HEADERS else clean_text(value)
+        for name, value in headers.items()
+    }
+
+
+def clean_text(value: str | None) -> str:
+    # NUL cannot be stored in PostgreSQL text columns.
+    return (value or "").replace("\x00", "")
+
+
+def body_hash(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()

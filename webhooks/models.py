@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+import ipaddress
+from datetime import timedelta
+
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .providers import get_provider
+from .providers.base import Provider
+
+
+class Endpoint(models.Model):
+    slug = models.SlugField(
+        max_length=100, unique=True, help_text="Last part of the URL: /webhooks/<slug>/."
+    )
+    provider = models.CharField(
+        max_length=50, help_text="Id of the provider class that verifies deliveries."
+    )
+    options = models.JSONField(
+        default=dict, blank=True, help_text="Provider options, for the configurable providers."
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive endpoints answer 404 and store nothing."
+    )
+    tolerance_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Allowed clock difference for signed timestamps; empty: the provider's default.",
+    )
+    allowed_networks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Source networks (CIDR) allowed to deliver; empty: any.",
+    )
+    rejected_count = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text="Deliveries refused since the endpoint was created."
+    )
+    last_rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return f"{self.slug} ({self.provider})"
+
+    def get_provider(self) -> Provider:
+        return get_provider(self.provider, self.options)
+
+    def tolerance(self, provider: Provider) -> int | None:
+        if self.tolerance_seconds is not None:
+            return self.tolerance_seconds
+        return provider.default_tolerance
+
+    def valid_secrets(self) -> list[str]:
+        """Secrets that verify deliveries now, newest first (uses prefetched ``secrets``)."""
+        now = timezone.now()
+        secrets = sorted(self.secrets.all(), key=lambda secret: secret.pk, reverse=True)
+        return [s.value for s in secrets if s.expires_at is None or s.expires_at > now]
+
+    def allows(self, source_ip: str | None) -> bool:
+        if not self.allowed_networks:
+            return True
+        if source_ip is None:
+            return False
+        try:
+            address = ipaddress.ip_address(source_ip)
+        except ValueError:
+            return False
+        for network in self.allowed_networks:
+            try:
+                if address in ipaddress.ip_network(network, strict=False):
+                    return True
+            except (TypeError, ValueError):
+                continue  # Reported by check webhooks.E004; never widens access.
+        return False
+
+    def rotate_secret(self, value: str, grace: timedelta = timedelta(hours=24)) -> EndpointSecret:
+        """Make ``value`` the current secret; earlier ones stay valid for ``grace`` at most."""
+        cutoff = timezone.now() + grace
+        with transaction.atomic():
+            self.secrets.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=cutoff)).update(
+                expires_at=cutoff
+            )
+            return self.secrets.create(value=value)
+
+
+class EndpointSecret(models.Model):
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="secrets")
+    value = models.CharField(max_length=512, help_text="Never shown once saved.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty for the current secret; set when rotated out."
+    )
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        state = "current" if self.expires_at is None else f"valid until {self.expires_at:%Y-%m-%d %H:%M}"
+        return f"secret #{self.pk} ({state})"
+
+
+class Event(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        PROCESSING = "processing"
+        SUCCEEDED = "succeeded"
+        RETRYING = "retrying"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="events")
+    provider = models.CharField(max_length=50, help_text="The endpoint's provider at receipt.")
+    delivery_id = models.CharField(
+        max_length=255,
+        help_text="The provider's id of the delivery (dedup key), or sha256: of the body.",
+    )
+    event_type = models.CharField(max_length=255, blank=True)
+    body = models.BinaryField(help_text="The request body, byte for byte.")
+    headers = models.JSONField(
+        default=dict, help_text="Request headers; Cookie and Authorization redacted."
+    )
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    payload = models.JSONField(
+        null=True, blank=True, help_text="Parsed JSON or form body; empty when it does not parse."
+    )
+    received_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a pending or retrying event is due."
+    )
+    locked_until = models.DateTimeField(
+        null=True, blank=True, help_text="Lease of the worker processing the event."
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "delivery_id"], name="webhooks_event_unique_delivery"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["received_at"], name="webhooks_event_received"),
+            models.Index(fields=["endpoint", "-id"], name="webhooks_event_endpoint"),
+            models.Index(fields=["status", "-id"], name="webhooks_event_status"),
+            models.Index(fields=["event_type", "-id"], name="webhooks_event_type"),
+            models.Index(
+                fields=["next_attempt_at"],
+                name="webhooks_event_due",
+                condition=Q(status__in=["pending", "retrying", "processing"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type or '-'} {self.delivery_id[:12]}"
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
+
+
+class Rejection(models.Model):
+    """A refused delivery, kept briefly for diagnosis (the newest per endpoint only)."""
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="rejections")
+    reason = models.CharField(max_length=50)
+    headers = models.JSONField(default=dict, help_text="Cookie and Authorization redacted.")
+    body_head = models.BinaryField(help_text="The first 4 KiB of the body.")
+    body_size = models.PositiveIntegerField(default=0)
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["endpoint", "-id"], name="webhooks_rejection_endpoint")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint.slug}: {self.reason} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def trim(cls, endpoint: Endpoint, keep: int) -> None:
+        oldest_kept = (
+            cls.objects.filter(endpoint=endpoint).order_by("-id").values_list("id", flat=True)
+        )[keep - 1 : keep]
+        cut = list(oldest_kept)
+        if cut:
+            cls.objects.filter(endpoint=endpoint, id__lt=cut[0]).delete()

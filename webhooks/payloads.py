@@ -1,0 +1,82 @@
+"""Turning raw bodies into the stored ``payload``.
+
+The raw bytes are always what is stored and verified; the parsed payload is a
+convenience for handlers and the admin. Anything that does not parse cleanly,
+or would not survive a JSON column (NUL characters are refused by PostgreSQL's
+``jsonb``), or nests absurdly deep, gives ``None``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .delivery import Delivery
+
+MAX_DEPTH = 64
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
+
+
+def parse(delivery: Delivery) -> Any:
+    """Parse the body as a form when it says so, otherwise as JSON."""
+    if delivery.content_type in FORM_TYPES:
+        return parse_form(delivery.body)
+    return parse_json(delivery.body)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return value if storable(value) else None
+
+
+def parse_form(body: bytes) -> dict[str, Any] | None:
+    """A dict of field to value; repeated fields become lists, in order."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    form: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in form:
+            previous = form[name]
+            form[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            form[name] = value
+    return form if storable(form) else None
+
+
+def storable(value: Any) -> bool:
+    """True when ``value`` nests at most MAX_DEPTH deep and holds no NUL character."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(item, str):
+            if "\x00" in item:
+                return False
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    return False
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return True
+
+
+def field(payload: Any, *path: str) -> str | None:
+    """The string at ``payload[path[0]][path[1]]...``, or None when absent or not scalar."""
+    for key in path:
+        if not isinstance(payload, dict):
+            return None
+        payload = payload.get(key)
+    if isinstance(payload, bool) or payload is None or isinstance(payload, dict | list):
+        return None
+    return str(payload)

@@ -1,0 +1,51 @@
+"""The provider registry: built-in providers plus any named in ``WEBHOOKS_PROVIDERS``."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from ..conf import conf
+from ..exceptions import UnknownProviderError
+from .base import Provider
+
+BUILTIN: dict[str, str] = {
+    "stripe": "webhooks.providers.stripe.StripeProvider",
+    "github": "webhooks.providers.github.GitHubProvider",
+    "shopify": "webhooks.providers.shopify.ShopifyProvider",
+    "slack": "webhooks.providers.slack.SlackProvider",
+    "twilio": "webhooks.providers.twilio.TwilioProvider",
+    "standard": "webhooks.providers.standard.StandardWebhooksProvider",
+    "hmac": "webhooks.providers.hmac.HmacProvider",
+    "basic": "webhooks.providers.basic.BasicAuthProvider",
+    "none": "webhooks.providers.none.UnsignedProvider",
+}
+
+
+@functools.cache
+def provider_classes() -> dict[str, type[Provider]]:
+    """Every provider class by id. Raises ImportError for a bad dotted path in settings."""
+    paths = {**BUILTIN, **conf.PROVIDERS}
+    return {provider_id: import_string(path) for provider_id, path in paths.items()}
+
+
+def provider_ids() -> list[str]:
+    return sorted({*BUILTIN, *conf.PROVIDERS})
+
+
+def get_provider(provider_id: str, options: dict[str, Any] | None = None) -> Provider:
+    try:
+        cls = provider_classes()[provider_id]
+    except KeyError:
+        raise UnknownProviderError(f"no provider {provider_id!r}") from None
+    return cls(options)
+
+
+@receiver(setting_changed)
+def _reset(*, setting: str, **kwargs: Any) -> None:
+    if setting == "WEBHOOKS_PROVIDERS":
+        provider_classes.cache_clear()

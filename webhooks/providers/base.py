@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from .. import payloads
+from ..delivery import Answer, Delivery
+from ..exceptions import ProviderConfigError
+
+
+class Provider:
+    """How one provider signs, identifies and types its deliveries.
+
+    A subclass sets the class attributes and implements :meth:`verify`; it
+    overrides the other methods where the provider differs from the defaults.
+    An instance is built per endpoint with that endpoint's ``options``.
+    """
+
+    #: The id stored on endpoints and events, such as ``"github"``.
+    id: ClassVar[str]
+    #: Human name for the admin and docs.
+    name: ClassVar[str]
+    #: The provider's page on how it signs deliveries.
+    docs_url: ClassVar[str] = ""
+    #: Seconds a signed timestamp may be off when the endpoint sets none; None: not timestamped.
+    default_tolerance: ClassVar[int | None] = None
+    #: False for providers that verify nothing and so need no secret.
+    needs_secret: ClassVar[bool] = True
+    #: Methods besides POST that the provider uses, for handshakes (``{"GET"}``).
+    extra_methods: ClassVar[frozenset[str]] = frozenset()
+    #: Option names an endpoint may set, with their defaults.
+    option_defaults: ClassVar[Mapping[str, Any]] = {}
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        options = dict(options or {})
+        unknown = set(options) - set(self.option_defaults)
+        if unknown:
+            raise ProviderConfigError(
+                f"unknown option(s) for provider {self.id!r}: {', '.join(sorted(unknown))}"
+            )
+        self.options = {**self.option_defaults, **options}
+
+    @classmethod
+    def generate_secret(cls) -> str:
+        """A new random secret in the form the provider's dashboard would show."""
+        return secrets.token_urlsafe(32)
+
+    def verify(
+        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+    ) -> None:
+        """Raise :class:`~webhooks.exceptions.InvalidSignature` unless the delivery is genuine.
+
+        ``secrets`` holds every secret of the endpoint valid right now, newest
+        first; a delivery signed with any of them is genuine (rotation).
+        ``tolerance`` is the allowed clock difference in seconds (None: no
+        check). Compare with :func:`webhooks.signing.any_matches` only.
+        """
+        raise NotImplementedError
+
+    def parse(self, delivery: Delivery) -> Any:
+        """The payload to store: JSON or form by content type, None when it does not parse."""
+        return payloads.parse(delivery)
+
+    def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
+        """The provider's id of this delivery, stable across its retries; None: use a body hash."""
+        return None
+
+    def event_type(self, delivery: Delivery, payload: Any) -> str:
+        """The event type handlers are registered for; empty when the provider sends none."""
+        return payloads.field(payload, "type") or ""
+
+    def handshake(self, delivery: Delivery, payload: Any) -> Answer | None:
+        """The answer to a verified handshake (URL verification, challenge), else None.
+
+        A handshake is recorded like any delivery but never processed.
+        """
+        return None

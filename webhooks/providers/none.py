@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..delivery import Delivery
+from .configurable import ConfigurableProvider
+
+
+class UnsignedProvider(ConfigurableProvider):
+    """Accepts every delivery. For local tests and networks you trust; a system check
+    warns while it is in use with ``DEBUG`` off."""
+
+    id = "none"
+    name = "Unsigned"
+    needs_secret = False
+
+    def verify(
+        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+    ) -> None:
+        return None

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .. import signing
+from ..delivery import Delivery
+from ..exceptions import InvalidSignature
+from .base import Provider
+
+
+def _header(delivery: Delivery, name: str) -> str | None:
+    # Classic webhooks send X-Shopify-<Name>; the newer "events" deliveries send the
+    # same values unprefixed and lower-case (shopify-<name>).
+    return delivery.header(f"x-shopify-{name}") or delivery.header(f"shopify-{name}")
+
+
+class ShopifyProvider(Provider):
+    id = "shopify"
+    name = "Shopify"
+    docs_url = "https://shopify.dev/docs/apps/build/webhooks/subscribe/https#step-5-verify-the-webhook"
+
+    # Base64 HMAC-SHA256 of the raw body with the app's client secret. Webhooks a
+    # merchant creates in the store admin are signed with another key and fail here.
+    def verify(
+        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+    ) -> None:
+        given = signing.decode_base64(signing.require(_header(delivery, "hmac-sha256")))
+        expected = [signing.hmac_digest(secret.encode(), delivery.body) for secret in secrets]
+        if not signing.any_matches(expected, [given]):
+            raise InvalidSignature("signature_mismatch")
+
+    def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
+        return _header(delivery, "event-id") or _header(delivery, "webhook-id")
+
+    def event_type(self, delivery: Delivery, payload: Any) -> str:
+        return _header(delivery, "topic") or ""

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from .. import signing
+from ..delivery import Delivery
+from ..exceptions import InvalidSignature
+from .base import Provider
+
+SECRET_PREFIX = "whsec_"
+
+
+def secret_key(secret: str) -> bytes | None:
+    """The MAC key of a ``whsec_<base64>`` secret: the decoded bytes (padding optional)."""
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+class StandardWebhooksProvider(Provider):
+    id = "standard"
+    name = "Standard Webhooks (Svix, Resend, Clerk, ...)"
+    docs_url = "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md"
+    default_tolerance = 300
+
+    @classmethod
+    def generate_secret(cls) -> str:
+        return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+    def _header(self, delivery: Delivery, name: str) -> str | None:
+        # Svix sends the same values under svix-* names.
+        return delivery.header(f"webhook-{name}") or delivery.header(f"svix-{name}")
+
+    # webhook-signature: space-separated "v1,<base64 HMAC-SHA256 of id.timestamp.body>"
+    # entries (several during rotation); other versions (v1a is Ed25519) are skipped.
+    def verify(
+        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+    ) -> None:
+        header = signing.require(self._header(delivery, "signature"))
+        message_id = signing.require(self._header(delivery, "id"), "message id")
+        raw_timestamp = signing.require(self._header(delivery, "timestamp"), "timestamp")
+        timestamp = signing.parse_timestamp(raw_timestamp)
+        given = []
+        for entry in header.split():
+            version, found, signature = entry.partition(",")
+            if not found:
+                raise InvalidSignature("malformed_signature", "expected version,signature")
+            if version == "v1":
+                given.append(signing.decode_base64(signature))
+        signed = f"{message_id}.{raw_timestamp}.".encode() + delivery.body
+        keys = [key for key in map(secret_key, secrets) if key is not None]
+        expected = [signing.hmac_digest(key, signed) for key in keys]
+        if not signing.any_matches(expected, given):
+            raise InvalidSignature("signature_mismatch")
+        signing.check_tolerance(timestamp, tolerance, now)
+
+    def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
+        return self._header(delivery, "id")

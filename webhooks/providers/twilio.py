@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
+
+from .. import payloads, signing
+from ..delivery import Delivery
+from ..exceptions import InvalidSignature
+from .base import Provider
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL without and with its default port: Twilio signs either form."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None and parts.port != DEFAULT_PORTS.get(parts.scheme):
+        return [url]
+    bare = urlunsplit(parts._replace(netloc=host))
+    default_port = DEFAULT_PORTS.get(parts.scheme)
+    with_port = urlunsplit(parts._replace(netloc=f"{host}:{default_port}"))
+    return [bare, with_port] if default_port else [bare]
+
+
+def signed_string(url: str, delivery: Delivery) -> bytes:
+    """The URL, then every form field's name and value, by name then value."""
+    if delivery.content_type not in payloads.FORM_TYPES:
+        return url.encode()
+    try:
+        pairs = parse_qsl(delivery.body.decode(), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise InvalidSignature("signature_mismatch", "form body is not UTF-8") from None
+    values: dict[str, set[str]] = {}
+    for name, value in pairs:
+        values.setdefault(name, set()).add(value)
+    text = url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+    return text.encode()
+
+
+class TwilioProvider(Provider):
+    id = "twilio"
+    name = "Twilio"
+    docs_url = "https://www.twilio.com/docs/usage/webhooks/webhooks-security"
+
+    # X-Twilio-Signature: base64 HMAC-SHA1 (HMAC-SHA256 when the settings header names
+    # it) of the full public URL plus the sorted form fields. JSON bodies are not in
+    # the signed string; the URL carries bodySHA256=<hex> of the body instead, which
+    # must match too. Behind a proxy the URL must be rebuilt exactly: see
+    # WEBHOOKS_PUBLIC_URL and WEBHOOKS_TRUSTED_PROXIES.
+    def verify(
+        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+    ) -> None:
+        given = signing.decode_base64(signing.require(delivery.header("x-twilio-signature")))
+        algorithm = self._algorithm(delivery)
+        if delivery.content_type not in payloads.FORM_TYPES:
+            self._check_body_hash(delivery)
+        messages = [signed_string(url, delivery) for url in url_variants(delivery.url)]
+        expected = [
+            signing.hmac_digest(secret.encode(), message, algorithm)
+            for secret in secrets
+            for message in messages
+        ]
+        if not signing.any_matches(expected, [given]):
+            raise InvalidSignature("signature_mismatch")
+
+    def _algorithm(self, delivery: Delivery) -> str:
+        settings = delivery.header("x-twilio-webhooks-signature-settings")
+        if not settings:
+            return "sha1"
+        items = dict(signing.split_items(settings))
+        if items.get("algorithm", "").upper() == "HMAC_SHA256":
+            return "sha256"
+        raise InvalidSignature("malformed_signature", "unknown signature algorithm")
+
+    def _check_body_hash(self, delivery: Delivery) -> None:
+        declared = parse_qs(urlsplit(delivery.url).query).get("bodySHA256", [])
+        if len(declared) != 1:
+            raise InvalidSignature("signature_mismatch", "URL carries no bodySHA256")
+        actual = hashlib.sha256(delivery.body).hexdigest().encode()
+        if not signing.any_matches([actual], [declared[0].lower().encode()]):
+            raise InvalidSignature("signature_mismatch", "body does not match bodySHA256")
+
+    def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
+        return delivery.header("i-twilio-idempotency-token")
+
+    def event_type(self, delivery: Delivery, payload: Any) -> str:
+        for field, kind in (("MessageStatus", "message"), ("SmsStatus", "message"), ("CallStatus", "call")):
+            status = payloads.field(payload, field)
+            if status:
+                return f"{kind}.{status}"
+        return ""

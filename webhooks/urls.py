@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from . import views
+
+app_name = "webhooks"
+
+urlpatterns = [
+    path("health/", views.health, name="health"),
+    # The trailing slash is optional: providers are given URLs by hand, and a
+    # redirect would lose the POST body.
+    path("<slug:slug>/", views.receive, name="receive"),
+    re_path(r"^(?P<slug>[-a-zA-Z0-9_]+)$", views.receive),
+]

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import logging
+import time
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_not_required
+from django.db.transaction import non_atomic_requests
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from . import answers, health as health_report
+from .conf import conf
+from .delivery import Answer, Delivery
+from .ingest import ingest
+from .origin import client_ip, public_url
+
+logger = logging.getLogger("webhooks")
+
+
+# The view only reads the request and answers; everything else is ingest(), one
+# synchronous call and so one thread hand-off. It is non-atomic so that a site
+# with ATOMIC_REQUESTS still commits the event before the 2xx, and csrf-exempt
+# because providers post without a token (the signature authenticates them).
+@csrf_exempt
+@login_not_required
+@non_atomic_requests
+async def receive(request: HttpRequest, slug: str) -> HttpResponse:
+    received_at = time.time()
+    if request.method not in ("POST", "GET"):
+        return to_response(answers.method_not_allowed())
+    limit = conf.MAX_BODY_BYTES
+    if declared_length(request) > limit:
+        return to_response(answers.body_too_large())
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return to_response(answers.body_too_large())
+    delivery = Delivery(
+        method=request.method,
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=body,
+        source_ip=client_ip(request),
+        url=public_url(request),
+        received_at=received_at,
+    )
+    try:
+        answer = await sync_to_async(ingest)(slug, delivery)
+    except Exception:
+        # Never a 500: the provider retries a 503, and the traceback is logged.
+        logger.exception("Delivery to %r failed unexpectedly", slug)
+        answer = answers.unavailable()
+    return to_response(answer)
+
+
+def declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def to_response(answer: Answer) -> HttpResponse:
+    response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    for name, value in answer.headers.items():
+        response[name] = value
+    return response
+
+
+@login_not_required
+@require_GET
+async def health(request: HttpRequest) -> JsonResponse:
+    report = await health_report.check()
+    return JsonResponse(report, status=200 if report["database"] == "ok" else 503)
+
