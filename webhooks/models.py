@@ -3,6 +3,7 @@ from __future__ import annotations
 import ipaddress
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -11,9 +12,21 @@ from .providers import get_provider
 from .providers.base import Provider
 
 
+#: Paths under the webhooks prefix that belong to the app itself.
+RESERVED_SLUGS = frozenset({"health", "api"})
+
+
+def validate_not_reserved(slug: str) -> None:
+    if slug in RESERVED_SLUGS:
+        raise ValidationError(f"{slug!r} is reserved; choose another slug.")
+
+
 class Endpoint(models.Model):
     slug = models.SlugField(
-        max_length=100, unique=True, help_text="Last part of the URL: /webhooks/<slug>/."
+        max_length=100,
+        unique=True,
+        validators=[validate_not_reserved],
+        help_text="Last part of the URL: /webhooks/<slug>/.",
     )
     provider = models.CharField(
         max_length=50, help_text="Id of the provider class that verifies deliveries."

@@ -13,7 +13,7 @@ from django.db import transaction
 from ...checks import invalid_networks
 from ...exceptions import ProviderConfigError, UnknownProviderError
 from ...links import endpoint_url
-from ...models import Endpoint
+from ...models import Endpoint, validate_not_reserved
 from ...providers import get_provider, provider_ids
 
 
@@ -62,8 +62,9 @@ class Command(BaseCommand):
         slug = options["slug"]
         try:
             validate_slug(slug)
-        except ValidationError:
-            raise CommandError(f"{slug!r} is not a slug: use letters, digits, - and _.") from None
+            validate_not_reserved(slug)
+        except ValidationError as error:
+            raise CommandError(f"{slug!r}: {' '.join(error.messages)}") from None
         if Endpoint.objects.filter(slug=slug).exists():
             raise CommandError(f"An endpoint {slug!r} exists already.")
         provider_options = parse_options(options["option"])

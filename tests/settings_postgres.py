@@ -1,0 +1,16 @@
+"""The same settings on PostgreSQL (the local server, trust authentication)."""
+
+from __future__ import annotations
+
+from .settings import *  # noqa: F403
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "webhooks",
+        "USER": "postgres",
+        "HOST": "127.0.0.1",
+        "PORT": "5432",
+        "TEST": {"NAME": "test_webhooks"},
+    }
+}
