@@ -31,7 +31,9 @@ SECRET_KEY = _secret_key()
 
 ALLOWED_HOSTS = [
     host.strip()
-    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    for host in os.environ.get(
+        "DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]"
+    ).split(",")
     if host.strip()
 ]
 
@@ -85,7 +87,9 @@ def _database() -> dict[str, object]:
     if database["ENGINE"] == "django.db.backends.sqlite3":
         # WAL lets the dashboard read while a delivery writes; IMMEDIATE takes the
         # write lock up front instead of failing mid-transaction under contention.
-        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        options.setdefault(
+            "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+        )
         options.setdefault("transaction_mode", "IMMEDIATE")
         options.setdefault("timeout", 20)
     elif database["ENGINE"] == "django.db.backends.postgresql":
@@ -112,7 +116,9 @@ else:
 WEBHOOKS_PROCESSING = os.environ.get("WEBHOOKS_PROCESSING", "inline")
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},

@@ -9,4 +9,4 @@ class RealtimeConfig(AppConfig):
     verbose_name = "Webhooks live dashboard"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from realtime import checks  # noqa: F401  (registers the system checks)

@@ -7,7 +7,7 @@ from .settings import *  # noqa: F403
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": "webhooks",
+        "NAME": "postgres",
         "USER": "postgres",
         "HOST": "127.0.0.1",
         "PORT": "5432",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .conf import conf
-from .delivery import Answer
+from webhooks.conf import conf
+from webhooks.delivery import Answer
 
 
 def stored(event_id: int, created: bool) -> Answer:
-    return Answer.json(200, {"status": "received" if created else "duplicate", "id": event_id})
+    return Answer.json(
+        200, {"status": "received" if created else "duplicate", "id": event_id}
+    )
 
 
 def invalid_signature(reason: str) -> Answer:

@@ -20,9 +20,9 @@ from typing import Any
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
 
-from . import answers
-from .delivery import Answer
-from .conf import conf
+from webhooks import answers
+from webhooks.conf import conf
+from webhooks.delivery import Answer
 
 Scope = dict[str, Any]
 
@@ -31,10 +31,11 @@ class DeliveryHandler(ASGIHandler):
     """Django's ASGI handler without middleware; URL routing and views are unchanged."""
 
     def load_middleware(self, is_async: bool = False) -> None:
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        self._middleware_chain = convert_exception_to_response(self._get_response_async)
+        self._view_middleware: list[Any] = []
+        self._template_response_middleware: list[Any] = []
+        self._exception_middleware: list[Any] = []
+        get_response = self._get_response_async  # type: ignore[attr-defined]
+        self._middleware_chain = convert_exception_to_response(get_response)
 
     async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
         if declared_length(scope) > conf.MAX_BODY_BYTES:
@@ -55,8 +56,13 @@ def declared_length(scope: Scope) -> int:
 
 async def send_answer(send: Any, answer: Answer) -> None:
     headers = [(b"content-type", answer.content_type.encode())]
-    headers += [(name.lower().encode(), value.encode()) for name, value in answer.headers.items()]
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    headers += [
+        (name.lower().encode(), value.encode())
+        for name, value in answer.headers.items()
+    ]
+    await send(
+        {"type": "http.response.start", "status": answer.status, "headers": headers}
+    )
     await send({"type": "http.response.body", "body": answer.body})
 
 

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError
 
-from .conf import conf
-from .exceptions import ProviderConfigError, UnknownProviderError
-from .providers import get_provider, provider_classes, provider_ids
+from webhooks.conf import conf
+from webhooks.exceptions import ProviderConfigError, UnknownProviderError
+from webhooks.providers import get_provider, provider_classes, provider_ids
 
 
 @register()
@@ -28,7 +28,7 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
                 id="webhooks.E001",
             )
         )
-    limit = conf.MAX_BODY_BYTES
+    limit: object = conf.MAX_BODY_BYTES
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
         messages.append(
             Error(
@@ -61,10 +61,12 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
 # Endpoints live in the database, so these run with the database checks
 # (migrate, and "check --database default").
 @register(Tags.database)
-def check_endpoints(databases: Sequence[str] | None = None, **kwargs: Any) -> list[CheckMessage]:
+def check_endpoints(
+    databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     if not databases:
         return []
-    from .models import Endpoint
+    from webhooks.models import Endpoint
 
     messages: list[CheckMessage] = []
     try:

@@ -46,14 +46,16 @@ class Settings:
     def RATE_LIMIT_PER_ENDPOINT(self) -> tuple[int, float] | None:
         """``(requests, seconds)`` allowed per endpoint and server process, or None."""
         return cast(
-            "tuple[int, float] | None", getattr(settings, "WEBHOOKS_RATE_LIMIT_PER_ENDPOINT", None)
+            "tuple[int, float] | None",
+            getattr(settings, "WEBHOOKS_RATE_LIMIT_PER_ENDPOINT", None),
         )
 
     @property
     def RATE_LIMIT_PER_SOURCE(self) -> tuple[int, float] | None:
         """``(requests, seconds)`` allowed per source IP and server process, or None."""
         return cast(
-            "tuple[int, float] | None", getattr(settings, "WEBHOOKS_RATE_LIMIT_PER_SOURCE", None)
+            "tuple[int, float] | None",
+            getattr(settings, "WEBHOOKS_RATE_LIMIT_PER_SOURCE", None),
         )
 
     @property

@@ -41,7 +41,9 @@ class Answer:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, data: Any, headers: Mapping[str, str] | None = None) -> Answer:
+    def json(
+        cls, status: int, data: Any, headers: Mapping[str, str] | None = None
+    ) -> Answer:
         return cls(status, json.dumps(data).encode(), "application/json", headers or {})
 
     @classmethod

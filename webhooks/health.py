@@ -11,7 +11,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Min
 from django.utils import timezone
 
-from .models import Event
+from webhooks.models import Event
 
 logger = logging.getLogger("webhooks")
 
@@ -35,7 +35,7 @@ def database_report() -> dict[str, Any]:
 
 
 async def channel_layer_report() -> str:
-    """"none" without Channels or a layer, else whether a message round-trips in time."""
+    """ "none" without Channels or a layer, else whether a message round-trips in time."""
     try:
         from channels.layers import get_channel_layer
     except ImportError:

@@ -20,13 +20,17 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import answers
-from .conf import conf
-from .delivery import Answer, Delivery
-from .exceptions import InvalidSignature, ProviderConfigError, UnknownProviderError
-from .models import Endpoint, Event, Rejection
-from .ratelimit import buckets
-from .signals import delivery_rejected, event_received
+from webhooks import answers
+from webhooks.conf import conf
+from webhooks.delivery import Answer, Delivery
+from webhooks.exceptions import (
+    InvalidSignature,
+    ProviderConfigError,
+    UnknownProviderError,
+)
+from webhooks.models import Endpoint, Event, Rejection
+from webhooks.ratelimit import buckets
+from webhooks.signals import delivery_rejected, event_received
 
 logger = logging.getLogger("webhooks")
 
@@ -41,12 +45,18 @@ def ingest(slug: str, delivery: Delivery) -> Answer:
     try:
         return _ingest(slug, delivery)
     except DatabaseError:
-        logger.warning("Delivery to %r not stored: database unavailable", slug, exc_info=True)
+        logger.warning(
+            "Delivery to %r not stored: database unavailable", slug, exc_info=True
+        )
         return answers.unavailable()
 
 
 def _ingest(slug: str, delivery: Delivery) -> Answer:
-    endpoint = Endpoint.objects.prefetch_related("secrets").filter(slug=slug, is_active=True).first()
+    endpoint = (
+        Endpoint.objects.prefetch_related("secrets")
+        .filter(slug=slug, is_active=True)
+        .first()
+    )
     if endpoint is None:
         return answers.unknown_endpoint()
     try:
@@ -130,13 +140,17 @@ def store(
         if existing is None:
             raise
         return existing, False
-    transaction.on_commit(partial(send_after_commit, event_received, sender=Event, event=event))
+    transaction.on_commit(
+        partial(send_after_commit, event_received, sender=Event, event=event)
+    )
     return event.pk, True
 
 
 def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:
     """Count and keep a refused delivery; failure to record it never changes the answer."""
-    logger.info("Delivery to %r rejected: %s from %s", endpoint.slug, reason, delivery.source_ip)
+    logger.info(
+        "Delivery to %r rejected: %s from %s", endpoint.slug, reason, delivery.source_ip
+    )
     try:
         with transaction.atomic():
             Rejection.objects.create(

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from django.urls import reverse
 
-from .conf import conf
+from webhooks.conf import conf
 
 if TYPE_CHECKING:
-    from .models import Endpoint
+    from webhooks.models import Endpoint
 
 #: Where ``manage.py runserver`` listens, used when WEBHOOKS_PUBLIC_URL is unset.
 DEVELOPMENT_URL = "http://127.0.0.1:8000"

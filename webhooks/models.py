@@ -8,9 +8,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .providers import get_provider
-from .providers.base import Provider
-
+from webhooks.providers import get_provider
+from webhooks.providers.base import Provider
 
 #: Paths under the webhooks prefix that belong to the app itself.
 RESERVED_SLUGS = frozenset({"health", "api"})
@@ -32,7 +31,9 @@ class Endpoint(models.Model):
         max_length=50, help_text="Id of the provider class that verifies deliveries."
     )
     options = models.JSONField(
-        default=dict, blank=True, help_text="Provider options, for the configurable providers."
+        default=dict,
+        blank=True,
+        help_text="Provider options, for the configurable providers.",
     )
     is_active = models.BooleanField(
         default=True, help_text="Inactive endpoints answer 404 and store nothing."
@@ -48,7 +49,9 @@ class Endpoint(models.Model):
         help_text="Source networks (CIDR) allowed to deliver; empty: any.",
     )
     rejected_count = models.PositiveBigIntegerField(
-        default=0, editable=False, help_text="Deliveries refused since the endpoint was created."
+        default=0,
+        editable=False,
+        help_text="Deliveries refused since the endpoint was created.",
     )
     last_rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -91,29 +94,39 @@ class Endpoint(models.Model):
                 continue  # Reported by check webhooks.E004; never widens access.
         return False
 
-    def rotate_secret(self, value: str, grace: timedelta = timedelta(hours=24)) -> EndpointSecret:
+    def rotate_secret(
+        self, value: str, grace: timedelta = timedelta(hours=24)
+    ) -> EndpointSecret:
         """Make ``value`` the current secret; earlier ones stay valid for ``grace`` at most."""
         cutoff = timezone.now() + grace
         with transaction.atomic():
-            self.secrets.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=cutoff)).update(
-                expires_at=cutoff
-            )
+            self.secrets.filter(
+                Q(expires_at__isnull=True) | Q(expires_at__gt=cutoff)
+            ).update(expires_at=cutoff)
             return self.secrets.create(value=value)
 
 
 class EndpointSecret(models.Model):
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="secrets")
+    endpoint = models.ForeignKey(
+        Endpoint, on_delete=models.CASCADE, related_name="secrets"
+    )
     value = models.CharField(max_length=512, help_text="Never shown once saved.")
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(
-        null=True, blank=True, help_text="Empty for the current secret; set when rotated out."
+        null=True,
+        blank=True,
+        help_text="Empty for the current secret; set when rotated out.",
     )
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        state = "current" if self.expires_at is None else f"valid until {self.expires_at:%Y-%m-%d %H:%M}"
+        state = (
+            "current"
+            if self.expires_at is None
+            else f"valid until {self.expires_at:%Y-%m-%d %H:%M}"
+        )
         return f"secret #{self.pk} ({state})"
 
 
@@ -126,8 +139,12 @@ class Event(models.Model):
         FAILED = "failed"
         SKIPPED = "skipped"
 
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="events")
-    provider = models.CharField(max_length=50, help_text="The endpoint's provider at receipt.")
+    endpoint = models.ForeignKey(
+        Endpoint, on_delete=models.CASCADE, related_name="events"
+    )
+    provider = models.CharField(
+        max_length=50, help_text="The endpoint's provider at receipt."
+    )
     delivery_id = models.CharField(
         max_length=255,
         help_text="The provider's id of the delivery (dedup key), or sha256: of the body.",
@@ -139,7 +156,9 @@ class Event(models.Model):
     )
     source_ip = models.GenericIPAddressField(null=True, blank=True)
     payload = models.JSONField(
-        null=True, blank=True, help_text="Parsed JSON or form body; empty when it does not parse."
+        null=True,
+        blank=True,
+        help_text="Parsed JSON or form body; empty when it does not parse.",
     )
     received_at = models.DateTimeField(default=timezone.now)
     status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
@@ -157,7 +176,8 @@ class Event(models.Model):
         ordering = ["-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["endpoint", "delivery_id"], name="webhooks_event_unique_delivery"
+                fields=["endpoint", "delivery_id"],
+                name="webhooks_event_unique_delivery",
             ),
         ]
         indexes = [
@@ -183,9 +203,13 @@ class Event(models.Model):
 class Rejection(models.Model):
     """A refused delivery, kept briefly for diagnosis (the newest per endpoint only)."""
 
-    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="rejections")
+    endpoint = models.ForeignKey(
+        Endpoint, on_delete=models.CASCADE, related_name="rejections"
+    )
     reason = models.CharField(max_length=50)
-    headers = models.JSONField(default=dict, help_text="Cookie and Authorization redacted.")
+    headers = models.JSONField(
+        default=dict, help_text="Cookie and Authorization redacted."
+    )
     body_head = models.BinaryField(help_text="The first 4 KiB of the body.")
     body_size = models.PositiveIntegerField(default=0)
     source_ip = models.GenericIPAddressField(null=True, blank=True)
@@ -193,7 +217,9 @@ class Rejection(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["endpoint", "-id"], name="webhooks_rejection_endpoint")]
+        indexes = [
+            models.Index(fields=["endpoint", "-id"], name="webhooks_rejection_endpoint")
+        ]
 
     def __str__(self) -> str:
         return f"{self.endpoint.slug}: {self.reason} at {self.at:%Y-%m-%d %H:%M:%S}"
@@ -201,7 +227,9 @@ class Rejection(models.Model):
     @classmethod
     def trim(cls, endpoint: Endpoint, keep: int) -> None:
         oldest_kept = (
-            cls.objects.filter(endpoint=endpoint).order_by("-id").values_list("id", flat=True)
+            cls.objects.filter(endpoint=endpoint)
+            .order_by("-id")
+            .values_list("id", flat=True)
         )[keep - 1 : keep]
         cut = list(oldest_kept)
         if cut:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest
 
-from .conf import conf
+from webhooks.conf import conf
 
 
 def _trusted(address: str, proxies: Sequence[str]) -> bool:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .delivery import Delivery
+from webhooks.delivery import Delivery
 
 MAX_DEPTH = 64
 
@@ -45,7 +45,9 @@ def parse_form(body: bytes) -> dict[str, Any] | None:
     for name, value in pairs:
         if name in form:
             previous = form[name]
-            form[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            form[name] = (
+                [*previous, value] if isinstance(previous, list) else [previous, value]
+            )
         else:
             form[name] = value
     return form if storable(form) else None

@@ -19,7 +19,9 @@ class TokenBuckets:
         self._lock = threading.Lock()
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def allow(self, key: str, limit: tuple[int, float] | None, now: float | None = None) -> bool:
+    def allow(
+        self, key: str, limit: tuple[int, float] | None, now: float | None = None
+    ) -> bool:
         """Take one token from ``key``'s bucket of ``limit = (requests, seconds)``."""
         if limit is None:
             return True

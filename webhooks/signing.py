@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from .exceptions import InvalidSignature
+from webhooks.exceptions import InvalidSignature
 
 ALGORITHMS = frozenset({"sha1", "sha256", "sha512"})
 
@@ -52,7 +52,9 @@ def decode_base64(value: str) -> bytes:
     try:
         return base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidSignature("malformed_signature", "signature is not base64") from None
+        raise InvalidSignature(
+            "malformed_signature", "signature is not base64"
+        ) from None
 
 
 def decode(value: str, encoding: str) -> bytes:
@@ -86,12 +88,16 @@ def check_tolerance(
         raise InvalidSignature("timestamp_out_of_tolerance")
 
 
-def split_items(header: str, separator: str = ",", assign: str = "=") -> list[tuple[str, str]]:
+def split_items(
+    header: str, separator: str = ",", assign: str = "="
+) -> list[tuple[str, str]]:
     """Split ``k=v<sep>k=v`` into pairs, keeping repeats (several ``v1=`` during rotation)."""
     pairs = []
     for item in header.split(separator):
         key, found, value = item.strip().partition(assign)
         if not found or not key:
-            raise InvalidSignature("malformed_signature", "signature header is not key=value items")
+            raise InvalidSignature(
+                "malformed_signature", "signature header is not key=value items"
+            )
         pairs.append((key.strip(), value.strip()))
     return pairs

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from . import views
+from webhooks import views
 
 app_name = "webhooks"
 

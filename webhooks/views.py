@@ -10,11 +10,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from . import answers, health as health_report
-from .conf import conf
-from .delivery import Answer, Delivery
-from .ingest import ingest
-from .origin import client_ip, public_url
+from webhooks import answers
+from webhooks import health as health_report
+from webhooks.conf import conf
+from webhooks.delivery import Answer, Delivery
+from webhooks.ingest import ingest
+from webhooks.origin import client_ip, public_url
 
 logger = logging.getLogger("webhooks")
 
@@ -61,7 +62,9 @@ def declared_length(request: HttpRequest) -> int:
 
 
 def to_response(answer: Answer) -> HttpResponse:
-    response = HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
+    response = HttpResponse(
+        answer.body, status=answer.status, content_type=answer.content_type
+    )
     for name, value in answer.headers.items():
         response[name] = value
     return response
@@ -72,4 +75,3 @@ def to_response(answer: Answer) -> HttpResponse:
 async def health(request: HttpRequest) -> JsonResponse:
     report = await health_report.check()
     return JsonResponse(report, status=200 if report["database"] == "ok" else 503)
-

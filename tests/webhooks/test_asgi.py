@@ -34,7 +34,10 @@ async def test_delivery_through_the_front_door_is_stored() -> None:
     await sync_to_async(make_endpoint)("gh", "github", "s3cret")
     body = b'{"zen": "Keep it logically awesome."}'
     communicator = HttpCommunicator(
-        application, "POST", "/webhooks/gh/", body=body,
+        application,
+        "POST",
+        "/webhooks/gh/",
+        body=body,
         headers=asgi_headers(github_headers(body), body),
     )
     response = await communicator.get_response()
@@ -46,9 +49,14 @@ async def test_delivery_through_the_front_door_is_stored() -> None:
 
 @pytest.mark.asyncio
 @override_settings(WEBHOOKS_MAX_BODY_BYTES=10)
-async def test_front_door_refuses_a_declared_oversized_body_without_reading_it() -> None:
+async def test_front_door_refuses_a_declared_oversized_body_without_reading_it() -> (
+    None
+):
     communicator = HttpCommunicator(
-        application, "POST", "/webhooks/gh/", body=b"",
+        application,
+        "POST",
+        "/webhooks/gh/",
+        body=b"",
         headers=[(b"host", b"testserver"), (b"content-length", b"999999999")],
     )
     response = await communicator.get_response()
@@ -63,7 +71,10 @@ async def test_front_door_runs_no_site_middleware() -> None:
     # SessionMiddleware would add "Vary: Cookie"; CommonMiddleware would validate
     # the host. Neither runs for deliveries.
     communicator = HttpCommunicator(
-        application, "POST", "/webhooks/nope/", body=b"{}",
+        application,
+        "POST",
+        "/webhooks/nope/",
+        body=b"{}",
         headers=[(b"host", b"testserver"), (b"content-length", b"2")],
     )
     response = await communicator.get_response()

@@ -66,7 +66,10 @@ def database_down():
 def test_database_down_answers_503_and_never_2xx(database_down) -> None:
     body = b"{}"
     response = Client().post(
-        "/webhooks/gh/", body, content_type="application/json", headers=github_headers(body)
+        "/webhooks/gh/",
+        body,
+        content_type="application/json",
+        headers=github_headers(body),
     )
     assert response.status_code == 503
     assert response.json() == {"error": "unavailable"}
@@ -90,13 +93,19 @@ def test_ingest_recovers_when_the_database_returns() -> None:
     settings_dict["PORT"] = "1"
     try:
         down = Client().post(
-            "/webhooks/gh/", body, content_type="application/json", headers=github_headers(body)
+            "/webhooks/gh/",
+            body,
+            content_type="application/json",
+            headers=github_headers(body),
         )
     finally:
         connections["default"].close()
         settings_dict["PORT"] = original
     up = Client().post(
-        "/webhooks/gh/", body, content_type="application/json", headers=github_headers(body)
+        "/webhooks/gh/",
+        body,
+        content_type="application/json",
+        headers=github_headers(body),
     )
     assert (down.status_code, up.status_code) == (503, 200)
     assert Event.objects.count() == 1

@@ -29,9 +29,17 @@ def endpoint(db):
     return make_endpoint("gh", "github", SECRET)
 
 
-def post(client: Client, body: bytes = b'{"a": 1}', path: str = "/webhooks/gh/", **headers: str):
+def post(
+    client: Client,
+    body: bytes = b'{"a": 1}',
+    path: str = "/webhooks/gh/",
+    **headers: str,
+):
     return client.post(
-        path, body, content_type="application/json", headers=github_headers(body, **headers)
+        path,
+        body,
+        content_type="application/json",
+        headers=github_headers(body, **headers),
     )
 
 
@@ -45,7 +53,9 @@ def test_receive_unknown_slug_returns_404(provider_client, endpoint):
     assert response.json() == {"error": "unknown_endpoint"}
 
 
-def test_receive_disabled_endpoint_returns_404_and_stores_nothing(provider_client, endpoint):
+def test_receive_disabled_endpoint_returns_404_and_stores_nothing(
+    provider_client, endpoint
+):
     endpoint.is_active = False
     endpoint.save()
     assert post(provider_client).status_code == 404
@@ -106,7 +116,9 @@ def test_receive_oversized_body_is_refused_before_it_is_read(endpoint):
         "REMOTE_ADDR": "127.0.0.1",
     }
     statuses = []
-    body = b"".join(WSGIHandler()(environ, lambda status, headers: statuses.append(status)))
+    body = b"".join(
+        WSGIHandler()(environ, lambda status, headers: statuses.append(status))
+    )
     assert statuses == ["413 Request Entity Too Large"]
     assert json.loads(body)["error"] == "body_too_large"
 
@@ -129,7 +141,9 @@ def test_receive_records_source_ip(provider_client, endpoint):
     assert Event.objects.get().source_ip == "127.0.0.1"
 
 
-def test_receive_from_disallowed_network_returns_403_and_is_recorded(provider_client, endpoint):
+def test_receive_from_disallowed_network_returns_403_and_is_recorded(
+    provider_client, endpoint
+):
     endpoint.allowed_networks = ["10.0.0.0/8"]
     endpoint.save()
     response = post(provider_client)
@@ -145,7 +159,9 @@ def test_receive_from_allowed_network_is_accepted(provider_client, endpoint):
     assert post(provider_client).status_code == 200
 
 
-def test_receive_forwarded_for_is_ignored_from_untrusted_peers(provider_client, endpoint):
+def test_receive_forwarded_for_is_ignored_from_untrusted_peers(
+    provider_client, endpoint
+):
     endpoint.allowed_networks = ["203.0.113.0/24"]
     endpoint.save()
     response = post(provider_client, **{"X-Forwarded-For": "203.0.113.9"})
@@ -153,7 +169,9 @@ def test_receive_forwarded_for_is_ignored_from_untrusted_peers(provider_client, 
 
 
 @override_settings(WEBHOOKS_TRUSTED_PROXIES=["127.0.0.1/32"])
-def test_receive_forwarded_for_is_believed_from_trusted_proxies(provider_client, endpoint):
+def test_receive_forwarded_for_is_believed_from_trusted_proxies(
+    provider_client, endpoint
+):
     endpoint.allowed_networks = ["203.0.113.0/24"]
     endpoint.save()
     response = post(provider_client, **{"X-Forwarded-For": "198.51.100.1, 203.0.113.9"})
@@ -202,7 +220,9 @@ def test_receive_duplicate_sends_no_signal(
     received = []
     body = b"{}"
     headers = github_headers(body)
-    provider_client.post("/webhooks/gh/", body, content_type="application/json", headers=headers)
+    provider_client.post(
+        "/webhooks/gh/", body, content_type="application/json", headers=headers
+    )
 
     def listener(sender, event, **kwargs):
         received.append(event.pk)
@@ -249,7 +269,9 @@ def test_receive_rejection_sends_delivery_rejected(
     try:
         with django_capture_on_commit_callbacks(execute=True):
             provider_client.post(
-                "/webhooks/gh/", b"{}", content_type="application/json",
+                "/webhooks/gh/",
+                b"{}",
+                content_type="application/json",
                 headers=github_headers(b"{}", secret="wrong"),
             )
     finally:
@@ -262,10 +284,14 @@ def test_rejections_are_trimmed_to_the_newest(provider_client, endpoint):
     for n in range(5):
         body = json.dumps({"n": n}).encode()
         provider_client.post(
-            "/webhooks/gh/", body, content_type="application/json",
+            "/webhooks/gh/",
+            body,
+            content_type="application/json",
             headers=github_headers(body, secret="wrong"),
         )
-    kept = [json.loads(bytes(r.body_head))["n"] for r in Rejection.objects.order_by("id")]
+    kept = [
+        json.loads(bytes(r.body_head))["n"] for r in Rejection.objects.order_by("id")
+    ]
     assert kept == [2, 3, 4]
     endpoint.refresh_from_db()
     assert endpoint.rejected_count == 5
@@ -279,7 +305,9 @@ def test_receive_misconfigured_endpoint_returns_503(provider_client, db, caplog)
     assert response.json() == {"error": "unavailable"}
 
 
-def test_receive_deeply_nested_json_is_stored_with_null_payload(provider_client, endpoint):
+def test_receive_deeply_nested_json_is_stored_with_null_payload(
+    provider_client, endpoint
+):
     body = b"[" * 5000 + b"]" * 5000
     assert post(provider_client, body).status_code == 200
     event = Event.objects.get()

@@ -2,91 +2,301 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import webhooks.models
 from django.db import migrations, models
+
+import webhooks.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Endpoint',
+            name="Endpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(help_text='Last part of the URL: /webhooks/<slug>/.', max_length=100, unique=True, validators=[webhooks.models.validate_not_reserved])),
-                ('provider', models.CharField(help_text='Id of the provider class that verifies deliveries.', max_length=50)),
-                ('options', models.JSONField(blank=True, default=dict, help_text='Provider options, for the configurable providers.')),
-                ('is_active', models.BooleanField(default=True, help_text='Inactive endpoints answer 404 and store nothing.')),
-                ('tolerance_seconds', models.PositiveIntegerField(blank=True, help_text="Allowed clock difference for signed timestamps; empty: the provider's default.", null=True)),
-                ('allowed_networks', models.JSONField(blank=True, default=list, help_text='Source networks (CIDR) allowed to deliver; empty: any.')),
-                ('rejected_count', models.PositiveBigIntegerField(default=0, editable=False, help_text='Deliveries refused since the endpoint was created.')),
-                ('last_rejected_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "slug",
+                    models.SlugField(
+                        help_text="Last part of the URL: /webhooks/<slug>/.",
+                        max_length=100,
+                        unique=True,
+                        validators=[webhooks.models.validate_not_reserved],
+                    ),
+                ),
+                (
+                    "provider",
+                    models.CharField(
+                        help_text="Id of the provider class that verifies deliveries.",
+                        max_length=50,
+                    ),
+                ),
+                (
+                    "options",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Provider options, for the configurable providers.",
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Inactive endpoints answer 404 and store nothing.",
+                    ),
+                ),
+                (
+                    "tolerance_seconds",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Allowed clock difference for signed timestamps; empty: the provider's default.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "allowed_networks",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Source networks (CIDR) allowed to deliver; empty: any.",
+                    ),
+                ),
+                (
+                    "rejected_count",
+                    models.PositiveBigIntegerField(
+                        default=0,
+                        editable=False,
+                        help_text="Deliveries refused since the endpoint was created.",
+                    ),
+                ),
+                (
+                    "last_rejected_at",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='EndpointSecret',
+            name="EndpointSecret",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.CharField(help_text='Never shown once saved.', max_length=512)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(blank=True, help_text='Empty for the current secret; set when rotated out.', null=True)),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='secrets', to='webhooks.endpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "value",
+                    models.CharField(
+                        help_text="Never shown once saved.", max_length=512
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "expires_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Empty for the current secret; set when rotated out.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="secrets",
+                        to="webhooks.endpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider', models.CharField(help_text="The endpoint's provider at receipt.", max_length=50)),
-                ('delivery_id', models.CharField(help_text="The provider's id of the delivery (dedup key), or sha256: of the body.", max_length=255)),
-                ('event_type', models.CharField(blank=True, max_length=255)),
-                ('body', models.BinaryField(help_text='The request body, byte for byte.')),
-                ('headers', models.JSONField(default=dict, help_text='Request headers; Cookie and Authorization redacted.')),
-                ('source_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('payload', models.JSONField(blank=True, help_text='Parsed JSON or form body; empty when it does not parse.', null=True)),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processing', 'Processing'), ('succeeded', 'Succeeded'), ('retrying', 'Retrying'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='pending', max_length=20)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('next_attempt_at', models.DateTimeField(blank=True, help_text='When a pending or retrying event is due.', null=True)),
-                ('locked_until', models.DateTimeField(blank=True, help_text='Lease of the worker processing the event.', null=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='webhooks.endpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "provider",
+                    models.CharField(
+                        help_text="The endpoint's provider at receipt.", max_length=50
+                    ),
+                ),
+                (
+                    "delivery_id",
+                    models.CharField(
+                        help_text="The provider's id of the delivery (dedup key), or sha256: of the body.",
+                        max_length=255,
+                    ),
+                ),
+                ("event_type", models.CharField(blank=True, max_length=255)),
+                (
+                    "body",
+                    models.BinaryField(help_text="The request body, byte for byte."),
+                ),
+                (
+                    "headers",
+                    models.JSONField(
+                        default=dict,
+                        help_text="Request headers; Cookie and Authorization redacted.",
+                    ),
+                ),
+                ("source_ip", models.GenericIPAddressField(blank=True, null=True)),
+                (
+                    "payload",
+                    models.JSONField(
+                        blank=True,
+                        help_text="Parsed JSON or form body; empty when it does not parse.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "received_at",
+                    models.DateTimeField(default=django.utils.timezone.now),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processing", "Processing"),
+                            ("succeeded", "Succeeded"),
+                            ("retrying", "Retrying"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When a pending or retrying event is due.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "locked_until",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Lease of the worker processing the event.",
+                        null=True,
+                    ),
+                ),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="webhooks.endpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['received_at'], name='webhooks_event_received'), models.Index(fields=['endpoint', '-id'], name='webhooks_event_endpoint'), models.Index(fields=['status', '-id'], name='webhooks_event_status'), models.Index(fields=['event_type', '-id'], name='webhooks_event_type'), models.Index(condition=models.Q(('status__in', ['pending', 'retrying', 'processing'])), fields=['next_attempt_at'], name='webhooks_event_due')],
-                'constraints': [models.UniqueConstraint(fields=('endpoint', 'delivery_id'), name='webhooks_event_unique_delivery')],
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["received_at"], name="webhooks_event_received"
+                    ),
+                    models.Index(
+                        fields=["endpoint", "-id"], name="webhooks_event_endpoint"
+                    ),
+                    models.Index(
+                        fields=["status", "-id"], name="webhooks_event_status"
+                    ),
+                    models.Index(
+                        fields=["event_type", "-id"], name="webhooks_event_type"
+                    ),
+                    models.Index(
+                        condition=models.Q(
+                            ("status__in", ["pending", "retrying", "processing"])
+                        ),
+                        fields=["next_attempt_at"],
+                        name="webhooks_event_due",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("endpoint", "delivery_id"),
+                        name="webhooks_event_unique_delivery",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Rejection',
+            name="Rejection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(max_length=50)),
-                ('headers', models.JSONField(default=dict, help_text='Cookie and Authorization redacted.')),
-                ('body_head', models.BinaryField(help_text='The first 4 KiB of the body.')),
-                ('body_size', models.PositiveIntegerField(default=0)),
-                ('source_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rejections', to='webhooks.endpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("reason", models.CharField(max_length=50)),
+                (
+                    "headers",
+                    models.JSONField(
+                        default=dict, help_text="Cookie and Authorization redacted."
+                    ),
+                ),
+                (
+                    "body_head",
+                    models.BinaryField(help_text="The first 4 KiB of the body."),
+                ),
+                ("body_size", models.PositiveIntegerField(default=0)),
+                ("source_ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rejections",
+                        to="webhooks.endpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['endpoint', '-id'], name='webhooks_rejection_endpoint')],
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["endpoint", "-id"], name="webhooks_rejection_endpoint"
+                    )
+                ],
             },
         ),
     ]

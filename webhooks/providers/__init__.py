@@ -9,9 +9,9 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from ..conf import conf
-from ..exceptions import UnknownProviderError
-from .base import Provider
+from webhooks.conf import conf
+from webhooks.exceptions import UnknownProviderError
+from webhooks.providers.base import Provider
 
 BUILTIN: dict[str, str] = {
     "stripe": "webhooks.providers.stripe.StripeProvider",

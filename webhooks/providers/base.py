@@ -4,9 +4,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from .. import payloads
-from ..delivery import Answer, Delivery
-from ..exceptions import ProviderConfigError
+from webhooks import payloads
+from webhooks.delivery import Answer, Delivery
+from webhooks.exceptions import ProviderConfigError
 
 
 class Provider:
@@ -47,7 +47,12 @@ class Provider:
         return secrets.token_urlsafe(32)
 
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
         """Raise :class:`~webhooks.exceptions.InvalidSignature` unless the delivery is genuine.
 

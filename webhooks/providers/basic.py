@@ -5,10 +5,10 @@ import binascii
 import secrets
 from collections.abc import Sequence
 
-from .. import signing
-from ..delivery import Delivery
-from ..exceptions import InvalidSignature
-from .configurable import ConfigurableProvider
+from webhooks import signing
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
+from webhooks.providers.configurable import ConfigurableProvider
 
 
 class BasicAuthProvider(ConfigurableProvider):
@@ -28,17 +28,30 @@ class BasicAuthProvider(ConfigurableProvider):
         return "webhooks:" + secrets.token_urlsafe(24)
 
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
-        header = signing.require(delivery.header("authorization"), "Authorization header")
+        header = signing.require(
+            delivery.header("authorization"), "Authorization header"
+        )
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic":
             raise InvalidSignature("malformed_signature", "expected Basic credentials")
         try:
             credentials = base64.b64decode(encoded.strip(), validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidSignature("malformed_signature", "credentials are not base64") from None
+            raise InvalidSignature(
+                "malformed_signature", "credentials are not base64"
+            ) from None
         if b":" not in credentials:
-            raise InvalidSignature("malformed_signature", "credentials are not user:password")
-        if not signing.any_matches([secret.encode() for secret in secrets], [credentials]):
+            raise InvalidSignature(
+                "malformed_signature", "credentials are not user:password"
+            )
+        if not signing.any_matches(
+            [secret.encode() for secret in secrets], [credentials]
+        ):
             raise InvalidSignature("signature_mismatch")

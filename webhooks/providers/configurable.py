@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from .. import payloads
-from ..delivery import Delivery
-from .base import Provider
+from webhooks import payloads
+from webhooks.delivery import Delivery
+from webhooks.providers.base import Provider
 
 
 class ConfigurableProvider(Provider):
@@ -23,7 +23,9 @@ class ConfigurableProvider(Provider):
         "type_field": "type",
     }
 
-    def _lookup(self, delivery: Delivery, payload: Any, header: str, path: str) -> str | None:
+    def _lookup(
+        self, delivery: Delivery, payload: Any, header: str, path: str
+    ) -> str | None:
         if header:
             return delivery.header(header)
         if path:
@@ -31,7 +33,9 @@ class ConfigurableProvider(Provider):
         return None
 
     def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
-        return self._lookup(delivery, payload, self.options["id_header"], self.options["id_field"])
+        return self._lookup(
+            delivery, payload, self.options["id_header"], self.options["id_field"]
+        )
 
     def event_type(self, delivery: Delivery, payload: Any) -> str:
         found = self._lookup(

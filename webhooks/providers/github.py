@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .. import payloads, signing
-from ..delivery import Delivery
-from ..exceptions import InvalidSignature
-from .base import Provider
+from webhooks import payloads, signing
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
+from webhooks.providers.base import Provider
 
 
 class GitHubProvider(Provider):
@@ -18,14 +18,21 @@ class GitHubProvider(Provider):
     # signed, so the X-GitHub-Delivery id (kept on redelivery) is the replay defence.
     # The legacy SHA-1 header is not accepted.
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
         header = signing.require(delivery.header("x-hub-signature-256"))
         scheme, _, signature = header.partition("=")
         if scheme != "sha256":
             raise InvalidSignature("malformed_signature", "expected sha256=<hex>")
         given = signing.decode_hex(signature)
-        expected = [signing.hmac_digest(secret.encode(), delivery.body) for secret in secrets]
+        expected = [
+            signing.hmac_digest(secret.encode(), delivery.body) for secret in secrets
+        ]
         if not signing.any_matches(expected, [given]):
             raise InvalidSignature("signature_mismatch")
 
@@ -34,7 +41,11 @@ class GitHubProvider(Provider):
         form = super().parse(delivery)
         if delivery.content_type in payloads.FORM_TYPES and isinstance(form, dict):
             embedded = form.get("payload")
-            return payloads.parse_json(embedded.encode()) if isinstance(embedded, str) else None
+            return (
+                payloads.parse_json(embedded.encode())
+                if isinstance(embedded, str)
+                else None
+            )
         return form
 
     def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:

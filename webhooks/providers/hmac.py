@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from .. import signing
-from ..delivery import Delivery
-from ..exceptions import InvalidSignature, ProviderConfigError
-from .configurable import ConfigurableProvider
+from webhooks import signing
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature, ProviderConfigError
+from webhooks.providers.configurable import ConfigurableProvider
 
 PLACEHOLDERS = ("{timestamp}", "{id}", "{url}")
 
@@ -37,21 +37,35 @@ class HmacProvider(ConfigurableProvider):
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
         if self.options["algorithm"] not in signing.ALGORITHMS:
-            raise ProviderConfigError(f"algorithm must be one of {sorted(signing.ALGORITHMS)}")
+            raise ProviderConfigError(
+                f"algorithm must be one of {sorted(signing.ALGORITHMS)}"
+            )
         if self.options["encoding"] not in ("hex", "base64"):
             raise ProviderConfigError("encoding must be hex or base64")
         if "{body}" not in self.options["template"]:
             raise ProviderConfigError("template must contain {body}")
-        if "{timestamp}" in self.options["template"] and not self.options["timestamp_header"]:
-            raise ProviderConfigError("a template with {timestamp} needs timestamp_header")
+        if (
+            "{timestamp}" in self.options["template"]
+            and not self.options["timestamp_header"]
+        ):
+            raise ProviderConfigError(
+                "a template with {timestamp} needs timestamp_header"
+            )
 
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
         header = signing.require(delivery.header(self.options["header"]))
         prefix = self.options["prefix"]
         if not header.startswith(prefix):
-            raise InvalidSignature("malformed_signature", f"expected {prefix}<signature>")
+            raise InvalidSignature(
+                "malformed_signature", f"expected {prefix}<signature>"
+            )
         given = signing.decode(header.removeprefix(prefix), self.options["encoding"])
         message, timestamp = self._message(delivery)
         expected = [
@@ -66,9 +80,13 @@ class HmacProvider(ConfigurableProvider):
     def _message(self, delivery: Delivery) -> tuple[bytes, int | None]:
         before, _, after = self.options["template"].partition("{body}")
         timestamp = None
-        values = {"{id}": self.delivery_id(delivery, None) or "", "{url}": delivery.url}
+        # An id_field id lives in the body, so the body is parsed to find it.
+        payload = self.parse(delivery) if self.options["id_field"] else None
+        values = {"{id}": self.delivery_id(delivery, payload) or "", "{url}": delivery.url}
         if self.options["timestamp_header"]:
-            raw = signing.require(delivery.header(self.options["timestamp_header"]), "timestamp")
+            raw = signing.require(
+                delivery.header(self.options["timestamp_header"]), "timestamp"
+            )
             timestamp = signing.parse_timestamp(raw)
             values["{timestamp}"] = raw
         for placeholder in PLACEHOLDERS:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..delivery import Delivery
-from .configurable import ConfigurableProvider
+from webhooks.delivery import Delivery
+from webhooks.providers.configurable import ConfigurableProvider
 
 
 class UnsignedProvider(ConfigurableProvider):
@@ -15,6 +15,11 @@ class UnsignedProvider(ConfigurableProvider):
     needs_secret = False
 
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
         return None

@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .. import signing
-from ..delivery import Delivery
-from ..exceptions import InvalidSignature
-from .base import Provider
+from webhooks import signing
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
+from webhooks.providers.base import Provider
 
 
 def _header(delivery: Delivery, name: str) -> str | None:
@@ -23,10 +23,17 @@ class ShopifyProvider(Provider):
     # Base64 HMAC-SHA256 of the raw body with the app's client secret. Webhooks a
     # merchant creates in the store admin are signed with another key and fail here.
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
         given = signing.decode_base64(signing.require(_header(delivery, "hmac-sha256")))
-        expected = [signing.hmac_digest(secret.encode(), delivery.body) for secret in secrets]
+        expected = [
+            signing.hmac_digest(secret.encode(), delivery.body) for secret in secrets
+        ]
         if not signing.any_matches(expected, [given]):
             raise InvalidSignature("signature_mismatch")
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .. import payloads, signing
-from ..delivery import Answer, Delivery
-from ..exceptions import InvalidSignature
-from .base import Provider
+from webhooks import payloads, signing
+from webhooks.delivery import Answer, Delivery
+from webhooks.exceptions import InvalidSignature
+from webhooks.providers.base import Provider
 
 
 class SlackProvider(Provider):
@@ -18,10 +18,17 @@ class SlackProvider(Provider):
     # X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<timestamp>:<raw body>">, with the
     # timestamp in X-Slack-Request-Timestamp; old and future timestamps are refused.
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
         header = signing.require(delivery.header("x-slack-signature"))
-        raw_timestamp = signing.require(delivery.header("x-slack-request-timestamp"), "timestamp")
+        raw_timestamp = signing.require(
+            delivery.header("x-slack-request-timestamp"), "timestamp"
+        )
         version, _, signature = header.partition("=")
         if version != "v0":
             raise InvalidSignature("malformed_signature", "expected v0=<hex>")
@@ -38,25 +45,31 @@ class SlackProvider(Provider):
         payload = super().parse(delivery)
         if isinstance(payload, dict) and set(payload) == {"payload"}:
             embedded = payload["payload"]
-            return payloads.parse_json(embedded.encode()) if isinstance(embedded, str) else None
+            return (
+                payloads.parse_json(embedded.encode())
+                if isinstance(embedded, str)
+                else None
+            )
         return payload
 
     def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
         # Events API: event_id, identical on Slack's retries. Slash commands and
         # interactions carry a trigger_id unique to the user's action.
-        return payloads.field(payload, "event_id") or payloads.field(payload, "trigger_id")
+        return payloads.field(payload, "event_id") or payloads.field(
+            payload, "trigger_id"
+        )
 
     def event_type(self, delivery: Delivery, payload: Any) -> str:
         if payloads.field(payload, "type") == "event_callback":
             return payloads.field(payload, "event", "type") or "event_callback"
         return (
-            payloads.field(payload, "type")
-            or payloads.field(payload, "command")
-            or ""
+            payloads.field(payload, "type") or payloads.field(payload, "command") or ""
         )
 
     # https://api.slack.com/events/url_verification
     def handshake(self, delivery: Delivery, payload: Any) -> Answer | None:
         if payloads.field(payload, "type") != "url_verification":
             return None
-        return Answer.json(200, {"challenge": payloads.field(payload, "challenge") or ""})
+        return Answer.json(
+            200, {"challenge": payloads.field(payload, "challenge") or ""}
+        )

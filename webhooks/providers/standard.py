@@ -6,10 +6,10 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from .. import signing
-from ..delivery import Delivery
-from ..exceptions import InvalidSignature
-from .base import Provider
+from webhooks import signing
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
+from webhooks.providers.base import Provider
 
 SECRET_PREFIX = "whsec_"
 
@@ -40,17 +40,26 @@ class StandardWebhooksProvider(Provider):
     # webhook-signature: space-separated "v1,<base64 HMAC-SHA256 of id.timestamp.body>"
     # entries (several during rotation); other versions (v1a is Ed25519) are skipped.
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
         header = signing.require(self._header(delivery, "signature"))
         message_id = signing.require(self._header(delivery, "id"), "message id")
-        raw_timestamp = signing.require(self._header(delivery, "timestamp"), "timestamp")
+        raw_timestamp = signing.require(
+            self._header(delivery, "timestamp"), "timestamp"
+        )
         timestamp = signing.parse_timestamp(raw_timestamp)
         given = []
         for entry in header.split():
             version, found, signature = entry.partition(",")
             if not found:
-                raise InvalidSignature("malformed_signature", "expected version,signature")
+                raise InvalidSignature(
+                    "malformed_signature", "expected version,signature"
+                )
             if version == "v1":
                 given.append(signing.decode_base64(signature))
         signed = f"{message_id}.{raw_timestamp}.".encode() + delivery.body

@@ -4,10 +4,10 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from .. import payloads, signing
-from ..delivery import Delivery
-from ..exceptions import InvalidSignature
-from .base import Provider
+from webhooks import payloads, signing
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
+from webhooks.providers.base import Provider
 
 
 class StripeProvider(Provider):
@@ -25,9 +25,16 @@ class StripeProvider(Provider):
     # the HMAC key as written (unlike Standard Webhooks, it is not base64-decoded),
     # and only timestamps older than the tolerance are refused, as the SDK does.
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
-        items = signing.split_items(signing.require(delivery.header("stripe-signature")))
+        items = signing.split_items(
+            signing.require(delivery.header("stripe-signature"))
+        )
         timestamps = [value for key, value in items if key == "t"]
         signatures = [value for key, value in items if key == "v1"]
         if len(timestamps) != 1 or not signatures:

@@ -5,10 +5,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
-from .. import payloads, signing
-from ..delivery import Delivery
-from ..exceptions import InvalidSignature
-from .base import Provider
+from webhooks import payloads, signing
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
+from webhooks.providers.base import Provider
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -38,7 +38,9 @@ def signed_string(url: str, delivery: Delivery) -> bytes:
     values: dict[str, set[str]] = {}
     for name, value in pairs:
         values.setdefault(name, set()).add(value)
-    text = url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+    text = url + "".join(
+        name + value for name in sorted(values) for value in sorted(values[name])
+    )
     return text.encode()
 
 
@@ -53,9 +55,16 @@ class TwilioProvider(Provider):
     # must match too. Behind a proxy the URL must be rebuilt exactly: see
     # WEBHOOKS_PUBLIC_URL and WEBHOOKS_TRUSTED_PROXIES.
     def verify(
-        self, delivery: Delivery, secrets: Sequence[str], *, tolerance: int | None, now: float
+        self,
+        delivery: Delivery,
+        secrets: Sequence[str],
+        *,
+        tolerance: int | None,
+        now: float,
     ) -> None:
-        given = signing.decode_base64(signing.require(delivery.header("x-twilio-signature")))
+        given = signing.decode_base64(
+            signing.require(delivery.header("x-twilio-signature"))
+        )
         algorithm = self._algorithm(delivery)
         if delivery.content_type not in payloads.FORM_TYPES:
             self._check_body_hash(delivery)
@@ -69,13 +78,18 @@ class TwilioProvider(Provider):
             raise InvalidSignature("signature_mismatch")
 
     def _algorithm(self, delivery: Delivery) -> str:
-        settings = delivery.header("x-twilio-webhooks-signature-settings")
-        if not settings:
-            return "sha1"
-        items = dict(signing.split_items(settings))
-        if items.get("algorithm", "").upper() == "HMAC_SHA256":
-            return "sha256"
-        raise InvalidSignature("malformed_signature", "unknown signature algorithm")
+        # As the SDK's get_signature_algorithm: no header, or one naming no algorithm,
+        # means the legacy HMAC_SHA1; HMAC_SHA1 and HMAC_SHA256 may be named explicitly.
+        settings = delivery.header("x-twilio-webhooks-signature-settings") or ""
+        algorithm = "HMAC_SHA1"
+        for item in settings.split(","):
+            name, found, value = item.partition("=")
+            if found and name.strip() == "algorithm" and value.strip():
+                algorithm = value.strip()
+        known = {"HMAC_SHA1": "sha1", "HMAC_SHA256": "sha256"}
+        if algorithm.upper() not in known:
+            raise InvalidSignature("malformed_signature", "unknown signature algorithm")
+        return known[algorithm.upper()]
 
     def _check_body_hash(self, delivery: Delivery) -> None:
         declared = parse_qs(urlsplit(delivery.url).query).get("bodySHA256", [])
@@ -83,13 +97,19 @@ class TwilioProvider(Provider):
             raise InvalidSignature("signature_mismatch", "URL carries no bodySHA256")
         actual = hashlib.sha256(delivery.body).hexdigest().encode()
         if not signing.any_matches([actual], [declared[0].lower().encode()]):
-            raise InvalidSignature("signature_mismatch", "body does not match bodySHA256")
+            raise InvalidSignature(
+                "signature_mismatch", "body does not match bodySHA256"
+            )
 
     def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
         return delivery.header("i-twilio-idempotency-token")
 
     def event_type(self, delivery: Delivery, payload: Any) -> str:
-        for field, kind in (("MessageStatus", "message"), ("SmsStatus", "message"), ("CallStatus", "call")):
+        for field, kind in (
+            ("MessageStatus", "message"),
+            ("SmsStatus", "message"),
+            ("CallStatus", "call"),
+        ):
             status = payloads.field(payload, field)
             if status:
                 return f"{kind}.{status}"

@@ -36,7 +36,12 @@ class ProviderContract:
         raise NotImplementedError
 
     def sign(
-        self, body: bytes, secret: str, *, timestamp: int | None = None, content_type: str = ""
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        timestamp: int | None = None,
+        content_type: str = "",
     ) -> dict[str, str]:
         """The headers the provider sends with ``body`` signed by ``secret``."""
         raise NotImplementedError
@@ -67,7 +72,10 @@ class ProviderContract:
     ) -> Any:
         content_type = content_type or self.content_type
         return client.post(
-            self.path(body, content_type), body, content_type=content_type, headers=headers
+            self.path(body, content_type),
+            body,
+            content_type=content_type,
+            headers=headers,
         )
 
     def assert_rejected(self, response: Any, reason: str) -> None:
@@ -108,11 +116,17 @@ class ProviderContract:
         headers = self.sign(body, self.secret)
         tampered = body.replace(b"e", b"E", 1)
         assert tampered != body
-        self.assert_rejected(self.deliver(provider_client, tampered, headers), "signature_mismatch")
+        self.assert_rejected(
+            self.deliver(provider_client, tampered, headers), "signature_mismatch"
+        )
 
-    def test_wrong_secret_is_rejected(self, provider_client: Client, endpoint: Endpoint) -> None:
+    def test_wrong_secret_is_rejected(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
         body = self.sample()
-        response = self.deliver(provider_client, body, self.sign(body, self.other_secret))
+        response = self.deliver(
+            provider_client, body, self.sign(body, self.other_secret)
+        )
         self.assert_rejected(response, "signature_mismatch")
 
     def test_missing_signature_is_rejected(
@@ -120,14 +134,18 @@ class ProviderContract:
     ) -> None:
         body = self.sample()
         headers = self.without_signature(self.sign(body, self.secret))
-        self.assert_rejected(self.deliver(provider_client, body, headers), "missing_signature")
+        self.assert_rejected(
+            self.deliver(provider_client, body, headers), "missing_signature"
+        )
 
     def test_malformed_signature_is_rejected(
         self, provider_client: Client, endpoint: Endpoint
     ) -> None:
         body = self.sample()
         headers = self.malformed(self.sign(body, self.secret))
-        self.assert_rejected(self.deliver(provider_client, body, headers), "malformed_signature")
+        self.assert_rejected(
+            self.deliver(provider_client, body, headers), "malformed_signature"
+        )
 
     def test_stale_timestamp_is_rejected(
         self, provider_client: Client, endpoint: Endpoint
@@ -148,7 +166,9 @@ class ProviderContract:
         response = self.deliver(provider_client, body, self.sign(body, self.secret))
         assert response.status_code == 200, response.content
         new_body = self.sample()
-        response = self.deliver(provider_client, new_body, self.sign(new_body, self.other_secret))
+        response = self.deliver(
+            provider_client, new_body, self.sign(new_body, self.other_secret)
+        )
         assert response.status_code == 200, response.content
 
     def test_old_secret_is_rejected_after_its_grace_period(

@@ -15,7 +15,9 @@ from webhooks.models import Event
 # The vector from GitHub's "Validating webhook deliveries" page.
 VECTOR_SECRET = "It's a Secret to Everybody"
 VECTOR_BODY = b"Hello, World!"
-VECTOR_SIGNATURE = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+VECTOR_SIGNATURE = (
+    "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+)
 
 
 def sign_github(body: bytes, secret: str) -> str:
@@ -28,7 +30,9 @@ class TestGitHub(ProviderContract):
     other_secret = "another secret"
 
     def sample(self) -> bytes:
-        return payload("github", "push.json").replace(b"Update README.md", uuid.uuid4().hex.encode(), 1)
+        return payload("github", "push.json").replace(
+            b"Update README.md", uuid.uuid4().hex.encode(), 1
+        )
 
     def sign(self, body, secret, *, timestamp=None, content_type=""):
         return {
@@ -47,12 +51,17 @@ class TestGitHub(ProviderContract):
     def test_helper_reproduces_the_official_vector(self) -> None:
         assert sign_github(VECTOR_BODY, VECTOR_SECRET) == VECTOR_SIGNATURE
 
-    def test_official_vector_is_accepted(self, provider_client: Client, endpoint) -> None:
+    def test_official_vector_is_accepted(
+        self, provider_client: Client, endpoint
+    ) -> None:
         response = provider_client.post(
             "/webhooks/contract/",
             VECTOR_BODY,
             content_type="text/plain",
-            headers={"X-Hub-Signature-256": VECTOR_SIGNATURE, "X-GitHub-Delivery": "vector"},
+            headers={
+                "X-Hub-Signature-256": VECTOR_SIGNATURE,
+                "X-GitHub-Delivery": "vector",
+            },
         )
         assert response.status_code == 200, response.content
         assert bytes(Event.objects.get().body) == VECTOR_BODY
@@ -67,12 +76,17 @@ class TestGitHub(ProviderContract):
         assert event.delivery_id == headers["X-GitHub-Delivery"]
         assert event.event_type == "push"
 
-    def test_form_encoded_hook_parses_the_payload_field(self, provider_client: Client, endpoint) -> None:
+    def test_form_encoded_hook_parses_the_payload_field(
+        self, provider_client: Client, endpoint
+    ) -> None:
         from urllib.parse import urlencode
 
         body = urlencode({"payload": self.sample().decode()}).encode()
         response = self.deliver(
-            provider_client, body, self.sign(body, self.secret), "application/x-www-form-urlencoded"
+            provider_client,
+            body,
+            self.sign(body, self.secret),
+            "application/x-www-form-urlencoded",
         )
         assert response.status_code == 200, response.content
         assert Event.objects.get().payload["ref"] == "refs/heads/main"
@@ -84,6 +98,9 @@ def test_legacy_sha1_header_alone_is_missing_signature(provider_client: Client) 
     body = b"{}"
     legacy = "sha1=" + hmac.new(b"s", body, hashlib.sha1).hexdigest()
     response = provider_client.post(
-        "/webhooks/gh/", body, content_type="application/json", headers={"X-Hub-Signature": legacy}
+        "/webhooks/gh/",
+        body,
+        content_type="application/json",
+        headers={"X-Hub-Signature": legacy},
     )
     assert response.json()["reason"] == "missing_signature"

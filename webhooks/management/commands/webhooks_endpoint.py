@@ -10,37 +10,51 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_slug
 from django.db import transaction
 
-from ...checks import invalid_networks
-from ...exceptions import ProviderConfigError, UnknownProviderError
-from ...links import endpoint_url
-from ...models import Endpoint, validate_not_reserved
-from ...providers import get_provider, provider_ids
+from webhooks.checks import invalid_networks
+from webhooks.exceptions import ProviderConfigError, UnknownProviderError
+from webhooks.links import endpoint_url
+from webhooks.models import Endpoint, validate_not_reserved
+from webhooks.providers import get_provider, provider_ids
 
 
 class Command(BaseCommand):
-    help = "Add, list, rotate the secret of, disable, enable or remove webhook endpoints."
+    help = (
+        "Add, list, rotate the secret of, disable, enable or remove webhook endpoints."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True, parser_class=ArgumentParser)
+        actions = parser.add_subparsers(dest="action", required=True)
         add = actions.add_parser("add", help="Create an endpoint and print its URL.")
         add.add_argument("slug")
         add.add_argument("--provider", required=True, choices=provider_ids())
         self._secret_arguments(add, required=False)
-        add.add_argument("--tolerance", type=int, help="Allowed clock difference, in seconds.")
         add.add_argument(
-            "--allow-ip", action="append", default=[], metavar="CIDR",
+            "--tolerance", type=int, help="Allowed clock difference, in seconds."
+        )
+        add.add_argument(
+            "--allow-ip",
+            action="append",
+            default=[],
+            metavar="CIDR",
             help="Accept deliveries only from this network (repeatable).",
         )
         add.add_argument(
-            "--option", action="append", default=[], metavar="NAME=VALUE",
+            "--option",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
             help="A provider option, for hmac, basic and none (repeatable).",
         )
         actions.add_parser("list", help="List endpoints.")
-        rotate = actions.add_parser("rotate", help="Replace the secret, keeping the old one a while.")
+        rotate = actions.add_parser(
+            "rotate", help="Replace the secret, keeping the old one a while."
+        )
         rotate.add_argument("slug")
         self._secret_arguments(rotate, required=True)
         rotate.add_argument(
-            "--grace-hours", type=float, default=24.0,
+            "--grace-hours",
+            type=float,
+            default=24.0,
             help="Hours the previous secret stays valid (default 24).",
         )
         for name, text in (
@@ -53,7 +67,9 @@ class Command(BaseCommand):
     def _secret_arguments(self, parser: ArgumentParser, *, required: bool) -> None:
         group = parser.add_mutually_exclusive_group(required=required)
         group.add_argument("--secret", help="The secret the provider shows you.")
-        group.add_argument("--generate-secret", action="store_true", help="Make a random one.")
+        group.add_argument(
+            "--generate-secret", action="store_true", help="Make a random one."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"handle_{options['action']}")(options)
@@ -75,7 +91,11 @@ class Command(BaseCommand):
         bad = invalid_networks(options["allow_ip"])
         if bad:
             raise CommandError(f"Not networks: {', '.join(bad)}")
-        secret = provider.generate_secret() if options["generate_secret"] else options["secret"]
+        secret = (
+            provider.generate_secret()
+            if options["generate_secret"]
+            else options["secret"]
+        )
         if provider.needs_secret and not secret:
             raise CommandError(
                 f"Provider {provider.id!r} verifies signatures: pass --secret or --generate-secret."
@@ -98,7 +118,9 @@ class Command(BaseCommand):
     def handle_list(self, options: dict[str, Any]) -> None:
         endpoints = Endpoint.objects.prefetch_related("secrets")
         if not endpoints:
-            self.stdout.write("No endpoints. Add one: manage.py webhooks_endpoint add SLUG --provider P ...")
+            self.stdout.write(
+                "No endpoints. Add one: manage.py webhooks_endpoint add SLUG --provider P ..."
+            )
             return
         for endpoint in endpoints:
             state = "active" if endpoint.is_active else "disabled"
@@ -113,7 +135,11 @@ class Command(BaseCommand):
         if options["grace_hours"] < 0:
             raise CommandError("--grace-hours cannot be negative.")
         provider = endpoint.get_provider()
-        secret = provider.generate_secret() if options["generate_secret"] else options["secret"]
+        secret = (
+            provider.generate_secret()
+            if options["generate_secret"]
+            else options["secret"]
+        )
         endpoint.rotate_secret(secret, timedelta(hours=options["grace_hours"]))
         self.stdout.write(
             f"Secret of {endpoint.slug} rotated; earlier secrets stay valid for "

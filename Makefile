@@ -1,0 +1,63 @@
+# Webhook Inbox: the commands of the README.
+#   make run    start the demo project on http://127.0.0.1:8000 (SQLite, in-memory channel layer)
+#   make test   lint, type-check and run the whole suite (SQLite, PostgreSQL, and Django 6 on Python 3.12)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The second supported line: Django 6.x needs Python 3.12+. Found on PATH or under pyenv.
+PYTHON312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+VENV6 ?= .venv-dj6
+PORT ?= 8000
+
+.PHONY: run test lint test-sqlite test-postgres test-django6 venv clean
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(BIN)/.installed-test: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet --group test --group lint
+	@touch $@
+
+venv: $(BIN)/.installed
+
+run: $(BIN)/.installed
+	@$(BIN)/python -c 'import socket, sys; s = socket.socket(); r = s.connect_ex(("127.0.0.1", $(PORT))); s.close(); sys.exit("Port $(PORT) is in use: stop what runs there, or make run PORT=8001" if r == 0 else 0)'
+	$(BIN)/python manage.py migrate --verbosity 0
+	@echo "Admin: http://127.0.0.1:$(PORT)/admin/  (create a user: $(BIN)/python manage.py createsuperuser)"
+	@echo "Deliveries: POST http://127.0.0.1:$(PORT)/webhooks/<slug>/  (add one: $(BIN)/python manage.py webhooks_endpoint add --help)"
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+lint: $(BIN)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
+
+test-sqlite: $(BIN)/.installed-test
+	$(BIN)/python -m pytest
+
+test-postgres: $(BIN)/.installed-test
+	$(BIN)/python -m pytest --ds=tests.settings_postgres
+
+$(VENV6)/.installed: requirements.txt pyproject.toml
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or pass PYTHON312=/path/to/python3.12"; exit 1; }
+	$(PYTHON312) -m venv $(VENV6)
+	$(VENV6)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV6)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV6)/bin/python -m pip install --quiet --group test
+	@touch $@
+
+test-django6: $(VENV6)/.installed
+	$(VENV6)/bin/python -c 'import django; print("Django", django.get_version()); assert django.VERSION >= (6,)'
+	$(VENV6)/bin/python -m pytest
+	$(VENV6)/bin/python -m pytest --ds=tests.settings_postgres
+
+test: lint test-sqlite test-postgres test-django6
+
+clean:
+	rm -rf $(VENV) $(VENV6) build dist .pytest_cache .mypy_cache .ruff_cache
