@@ -95,7 +95,9 @@ def _database() -> dict[str, object]:
     elif database["ENGINE"] == "django.db.backends.postgresql":
         # Under ASGI each request runs its database work on a fresh thread, so
         # persistent per-thread connections would pile up; a pool reuses them.
-        options.setdefault("pool", True)
+        # A short pool timeout turns an unreachable database into a prompt 503
+        # rather than a delivery held open until the provider gives up.
+        options.setdefault("pool", {"min_size": 2, "max_size": 16, "timeout": 5})
         database["CONN_MAX_AGE"] = 0
     database["OPTIONS"] = options
     return database
