@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .settings import *  # noqa: F403
+from tests.settings import *  # noqa: F403
 
 DATABASES = {
     "default": {

@@ -45,7 +45,7 @@ async def channel_layer_report() -> str:
         return "none"
     try:
         async with asyncio.timeout(LAYER_TIMEOUT_SECONDS):
-            channel = await layer.new_channel("webhooks.health.")
+            channel = await layer.new_channel()
             await layer.send(channel, {"type": "health.ping"})
             await layer.receive(channel)
     except Exception:

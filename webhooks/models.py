@@ -184,7 +184,14 @@ class Event(models.Model):
             models.Index(fields=["received_at"], name="webhooks_event_received"),
             models.Index(fields=["endpoint", "-id"], name="webhooks_event_endpoint"),
             models.Index(fields=["status", "-id"], name="webhooks_event_status"),
-            models.Index(fields=["event_type", "-id"], name="webhooks_event_type"),
+            # Admin search: delivery ids across endpoints, and event-type prefixes
+            # (pattern ops let PostgreSQL use the index for LIKE 'x%' in any collation).
+            models.Index(fields=["delivery_id"], name="webhooks_event_delivery"),
+            models.Index(
+                fields=["event_type"],
+                name="webhooks_event_type",
+                opclasses=["varchar_pattern_ops"],
+            ),
             models.Index(
                 fields=["next_attempt_at"],
                 name="webhooks_event_due",

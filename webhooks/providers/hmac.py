@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -8,7 +9,7 @@ from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature, ProviderConfigError
 from webhooks.providers.configurable import ConfigurableProvider
 
-PLACEHOLDERS = ("{timestamp}", "{id}", "{url}")
+PLACEHOLDER = re.compile(r"\{(?:timestamp|id|url)\}")
 
 
 class HmacProvider(ConfigurableProvider):
@@ -82,14 +83,20 @@ class HmacProvider(ConfigurableProvider):
         timestamp = None
         # An id_field id lives in the body, so the body is parsed to find it.
         payload = self.parse(delivery) if self.options["id_field"] else None
-        values = {"{id}": self.delivery_id(delivery, payload) or "", "{url}": delivery.url}
+        values = {
+            "{id}": self.delivery_id(delivery, payload) or "",
+            "{url}": delivery.url,
+        }
         if self.options["timestamp_header"]:
             raw = signing.require(
                 delivery.header(self.options["timestamp_header"]), "timestamp"
             )
             timestamp = signing.parse_timestamp(raw)
             values["{timestamp}"] = raw
-        for placeholder in PLACEHOLDERS:
-            before = before.replace(placeholder, values.get(placeholder, ""))
-            after = after.replace(placeholder, values.get(placeholder, ""))
+
+        # One pass, so a value that itself looks like a placeholder stays as sent.
+        def fill(text: str) -> str:
+            return PLACEHOLDER.sub(lambda match: values.get(match.group(0), ""), text)
+
+        before, after = fill(before), fill(after)
         return before.encode() + delivery.body + after.encode(), timestamp

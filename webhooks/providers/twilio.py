@@ -14,17 +14,23 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def url_variants(url: str) -> list[str]:
-    """The URL without and with its default port: Twilio signs either form."""
+    """The URL without and with its default port: Twilio signs either form.
+
+    The host is kept exactly as written (case included), as Twilio signs it.
+    """
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None and parts.port != DEFAULT_PORTS.get(parts.scheme):
-        return [url]
-    bare = urlunsplit(parts._replace(netloc=host))
     default_port = DEFAULT_PORTS.get(parts.scheme)
-    with_port = urlunsplit(parts._replace(netloc=f"{host}:{default_port}"))
-    return [bare, with_port] if default_port else [bare]
+    if parts.port is not None and parts.port != default_port:
+        return [url]
+    host = (
+        parts.netloc[: parts.netloc.rfind(":")]
+        if parts.port is not None
+        else parts.netloc
+    )
+    bare = urlunsplit(parts._replace(netloc=host))
+    if default_port is None:
+        return [bare]
+    return [bare, urlunsplit(parts._replace(netloc=f"{host}:{default_port}"))]
 
 
 def signed_string(url: str, delivery: Delivery) -> bytes:

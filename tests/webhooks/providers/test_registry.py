@@ -18,9 +18,17 @@ class AcmeProvider(Provider):
 
 
 def test_builtin_providers_are_registered() -> None:
-    assert {"stripe", "github", "shopify", "slack", "twilio", "standard", "hmac", "basic", "none"} <= set(
-        provider_ids()
-    )
+    assert {
+        "stripe",
+        "github",
+        "shopify",
+        "slack",
+        "twilio",
+        "standard",
+        "hmac",
+        "basic",
+        "none",
+    } <= set(provider_ids())
 
 
 def test_get_provider_builds_an_instance() -> None:

@@ -33,7 +33,9 @@ class TestShopify(ProviderContract):
 
     def sample(self) -> bytes:
         order_id = str(uuid.uuid4().int % 10**18).encode()
-        return payload("shopify", "orders_create.json").replace(SAMPLE_ORDER_ID, order_id)
+        return payload("shopify", "orders_create.json").replace(
+            SAMPLE_ORDER_ID, order_id
+        )
 
     def sign(self, body, secret, *, timestamp=None, content_type=""):
         return {
@@ -58,8 +60,13 @@ class TestShopify(ProviderContract):
         self, provider_client: Client, endpoint: Endpoint
     ) -> None:
         body = self.sample()
-        headers = {**self.sign(body, SECRET), "X-Shopify-Hmac-Sha256": shopify_mac(body, SECRET).hex()}
-        self.assert_rejected(self.deliver(provider_client, body, headers), "signature_mismatch")
+        headers = {
+            **self.sign(body, SECRET),
+            "X-Shopify-Hmac-Sha256": shopify_mac(body, SECRET).hex(),
+        }
+        self.assert_rejected(
+            self.deliver(provider_client, body, headers), "signature_mismatch"
+        )
 
     def test_event_id_is_the_dedup_key_and_topic_the_event_type(
         self, provider_client: Client, endpoint: Endpoint
@@ -113,8 +120,13 @@ class TestShopify(ProviderContract):
         self, provider_client: Client, endpoint: Endpoint
     ) -> None:
         body = self.sample()
-        headers = {"shopify-hmac-sha256": sign_shopify(body, OTHER_SECRET), "shopify-topic": "orders/create"}
-        self.assert_rejected(self.deliver(provider_client, body, headers), "signature_mismatch")
+        headers = {
+            "shopify-hmac-sha256": sign_shopify(body, OTHER_SECRET),
+            "shopify-topic": "orders/create",
+        }
+        self.assert_rejected(
+            self.deliver(provider_client, body, headers), "signature_mismatch"
+        )
 
     def test_mac_over_reserialised_json_is_rejected(
         self, provider_client: Client, endpoint: Endpoint
@@ -123,4 +135,6 @@ class TestShopify(ProviderContract):
         compact = json.dumps(json.loads(body), separators=(",", ":")).encode()
         assert compact != body
         headers = self.sign(compact, SECRET)
-        self.assert_rejected(self.deliver(provider_client, body, headers), "signature_mismatch")
+        self.assert_rejected(
+            self.deliver(provider_client, body, headers), "signature_mismatch"
+        )

@@ -21,7 +21,9 @@ SAMPLE_ID = "evt_3PQxYz2eZvKYlo2C0a1b2c3d"
 
 def raw_signature(body: bytes, secret: str, timestamp: int) -> str:
     """``v1`` hex HMAC-SHA256 of ``t.body`` over the raw bytes (the SDK only signs text)."""
-    return hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.new(
+        secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256
+    ).hexdigest()
 
 
 def raw_header(body: bytes, secret: str, timestamp: int) -> str:
@@ -48,7 +50,10 @@ class TestStripe(ProviderContract):
             header = stripe.WebhookSignature.generate_signature_header(
                 text, secret, timestamp=timestamp
             )
-        return {"Stripe-Signature": header, "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)"}
+        return {
+            "Stripe-Signature": header,
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        }
 
     def malformed(self, headers):
         return {**headers, "Stripe-Signature": "t=1718000000,v1=not-hex"}
@@ -61,7 +66,10 @@ class TestStripe(ProviderContract):
     def test_raw_bytes_helper_is_accepted_by_the_stripe_sdk(self) -> None:
         body = self.sample()
         header = raw_header(body, SECRET, int(time.time()))
-        assert stripe.WebhookSignature.verify_header(body, header, SECRET, tolerance=300) is True
+        assert (
+            stripe.WebhookSignature.verify_header(body, header, SECRET, tolerance=300)
+            is True
+        )
 
     def test_sdk_header_matches_the_raw_bytes_helper(self) -> None:
         body = self.sample()
@@ -108,7 +116,9 @@ class TestStripe(ProviderContract):
         stale = raw_signature(body, OTHER_SECRET, timestamp)
         good = raw_signature(body, SECRET, timestamp)
         header = f"t={timestamp},v1={stale},v1={good},v0={'a' * 64}"
-        assert stripe.WebhookSignature.verify_header(body, header, SECRET, tolerance=300)
+        assert stripe.WebhookSignature.verify_header(
+            body, header, SECRET, tolerance=300
+        )
         response = self.deliver(provider_client, body, {"Stripe-Signature": header})
         assert response.status_code == 200, response.content
         assert response.json()["status"] == "received"
@@ -143,7 +153,9 @@ class TestStripe(ProviderContract):
         # The signature is checked before the clock: a forger learns nothing from the reason.
         body = self.sample()
         headers = self.sign(body, OTHER_SECRET, timestamp=int(time.time()) - 3600)
-        self.assert_rejected(self.deliver(provider_client, body, headers), "signature_mismatch")
+        self.assert_rejected(
+            self.deliver(provider_client, body, headers), "signature_mismatch"
+        )
 
     def test_body_id_is_the_dedup_key_and_body_type_the_event_type(
         self, provider_client: Client, endpoint: Endpoint
@@ -154,7 +166,9 @@ class TestStripe(ProviderContract):
         event = Event.objects.get()
         assert event.delivery_id == json.loads(body)["id"]
         assert event.event_type == "payment_intent.succeeded"
-        assert event.payload["data"]["object"]["description"] == "Order #1042 – café crème"
+        assert (
+            event.payload["data"]["object"]["description"] == "Order #1042 – café crème"
+        )
 
     def test_redelivery_with_a_new_timestamp_is_a_duplicate(
         self, provider_client: Client, endpoint: Endpoint
