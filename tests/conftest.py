@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.test import Client
 
 from webhooks.ratelimit import buckets
@@ -15,3 +20,13 @@ def provider_client() -> Client:
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits() -> None:
     buckets.clear()
+
+
+@pytest_asyncio.fixture
+async def async_db_connections() -> AsyncIterator[None]:
+    """Close the connections async ORM calls opened in asgiref's shared thread.
+
+    Left open, PostgreSQL refuses to drop the test database at the end of the run.
+    """
+    yield
+    await sync_to_async(connections.close_all)()

@@ -34,6 +34,6 @@ def make_event(endpoint: Endpoint, delivery_id: str = "d-1", **fields: Any) -> E
         "payload": {"ok": True},
         "headers": {"content-type": "application/json"},
     }
-    return Event.objects.create(
-        endpoint=endpoint, delivery_id=delivery_id, **{**defaults, **fields}
-    )
+    values = {**defaults, **fields}
+    values.setdefault("size", len(values["body"]))
+    return Event.objects.create(endpoint=endpoint, delivery_id=delivery_id, **values)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from tests.settings import *  # noqa: F403
 
 DATABASES = {
@@ -11,6 +13,7 @@ DATABASES = {
         "USER": "postgres",
         "HOST": "127.0.0.1",
         "PORT": "5432",
-        "TEST": {"NAME": "test_webhooks"},
+        # One test database per run, so that concurrent runs never drop each other's.
+        "TEST": {"NAME": f"test_webhooks_{os.getpid()}"},
     }
 }

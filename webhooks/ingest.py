@@ -121,6 +121,7 @@ def store(
         delivery_id=delivery_id,
         event_type=clean_text(event_type)[:255],
         body=delivery.body,
+        size=len(delivery.body),
         headers=redacted(delivery.headers),
         source_ip=delivery.source_ip,
         payload=payload,

@@ -151,6 +151,9 @@ class Event(models.Model):
     )
     event_type = models.CharField(max_length=255, blank=True)
     body = models.BinaryField(help_text="The request body, byte for byte.")
+    size = models.PositiveIntegerField(
+        default=0, help_text="Length of the body in bytes."
+    )
     headers = models.JSONField(
         default=dict, help_text="Request headers; Cookie and Authorization redacted."
     )
@@ -201,10 +204,6 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type or '-'} {self.delivery_id[:12]}"
-
-    @property
-    def size(self) -> int:
-        return len(self.body)
 
 
 class Rejection(models.Model):

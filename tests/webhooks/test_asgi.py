@@ -11,6 +11,8 @@ from tests.factories import make_endpoint
 from tests.webhooks.test_views import github_headers
 from webhooks.models import Event
 
+pytestmark = pytest.mark.usefixtures("async_db_connections")
+
 
 def asgi_headers(headers: dict[str, str], body: bytes) -> list[tuple[bytes, bytes]]:
     pairs = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
