@@ -5,8 +5,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The second supported line: Django 6.x needs Python 3.12+. Found on PATH or under pyenv.
-PYTHON312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)
+# The second supported line: Django 6.x needs Python 3.12+. pyenv's own builds are tried
+# first (its shims answer even when that version is not enabled), then PATH.
+PYTHON312 ?= $(shell for p in $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null) $$(command -v python3.12 python3.13 2>/dev/null); do "$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && echo "$$p" && break; done)
 VENV6 ?= .venv-dj6
 PORT ?= 8000
 

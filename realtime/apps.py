@@ -9,4 +9,6 @@ class RealtimeConfig(AppConfig):
     verbose_name = "Webhooks live dashboard"
 
     def ready(self) -> None:
-        from realtime import checks  # noqa: F401  (registers the system checks)
+        from realtime import broadcast, checks  # noqa: F401  (checks registers itself)
+
+        broadcast.connect()

@@ -30,7 +30,7 @@ from webhooks.exceptions import (
 )
 from webhooks.models import Endpoint, Event, Rejection
 from webhooks.ratelimit import buckets
-from webhooks.signals import delivery_rejected, event_received
+from webhooks.signals import delivery_rejected, event_received, send_after_commit
 
 logger = logging.getLogger("webhooks")
 
@@ -178,14 +178,6 @@ def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:
             source_ip=delivery.source_ip,
         )
     )
-
-
-def send_after_commit(signal: Any, sender: type, **kwargs: Any) -> None:
-    for receiver, result in signal.send_robust(sender=sender, **kwargs):
-        if isinstance(result, Exception):
-            logger.error(
-                "Receiver %r of a webhooks signal failed", receiver, exc_info=result
-            )
 
 
 def redacted(headers: Mapping[str, str]) -> dict[str, str]:

@@ -1,0 +1,77 @@
+"""The seam between ``webhooks`` and the dashboards: signals in, channel-layer messages out.
+
+``webhooks`` never imports this module; ``RealtimeConfig.ready()`` connects
+these receivers to its signals. A broadcast is best effort by design: the page
+resynchronises from the database (``resume``), so a message the layer drops
+costs a round trip, never an event. What must not happen is a slow or broken
+layer holding up ingest, so every send is bounded by
+``REALTIME_SEND_TIMEOUT_SECONDS`` and failures are logged and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.utils import timezone
+
+from realtime.conf import conf
+from realtime.wire import event_summary, message, rejection_summary
+from webhooks import signals
+from webhooks.models import Endpoint, Event
+
+logger = logging.getLogger("realtime")
+
+#: Channel-layer message type the hubs receive (dispatched to ``Hub``).
+HUB_MESSAGE = "hub.publish"
+
+#: Broadcasts sent and failed in this process, for health and the benchmarks.
+stats: Counter[str] = Counter()
+
+
+def connect() -> None:
+    signals.event_received.connect(on_event_received, dispatch_uid="realtime.received")
+    signals.event_status_changed.connect(
+        on_status_changed, dispatch_uid="realtime.status"
+    )
+    signals.delivery_rejected.connect(
+        on_delivery_rejected, dispatch_uid="realtime.rejected"
+    )
+
+
+def on_event_received(sender: Any, event: Event, **kwargs: Any) -> None:
+    publish(message("event.received", event=event_summary(event)))
+
+
+def on_status_changed(sender: Any, event: Event, **kwargs: Any) -> None:
+    publish(message("event.updated", event=event_summary(event)))
+
+
+def on_delivery_rejected(
+    sender: Any, endpoint: Endpoint, reason: str, source_ip: str | None, **kwargs: Any
+) -> None:
+    rejection = rejection_summary(endpoint, reason, source_ip, timezone.now())
+    publish(message("delivery.rejected", rejection=rejection))
+
+
+def publish(payload: dict[str, Any]) -> None:
+    """Send one dashboard message to every server process's hub, within the bound."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(_send)(layer, payload)
+    except Exception:
+        stats["failed"] += 1
+        logger.warning("Dashboard broadcast dropped", exc_info=True)
+    else:
+        stats["sent"] += 1
+
+
+async def _send(layer: BaseChannelLayer, payload: dict[str, Any]) -> None:
+    async with asyncio.timeout(conf.SEND_TIMEOUT_SECONDS):
+        await layer.group_send(conf.GROUP, {"type": HUB_MESSAGE, "message": payload})

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from realtime import hub, queries
+from realtime.conf import conf
+from realtime.wire import message
+from webhooks import processing
+
+CLOSE_FRAME_TOO_BIG = 1009
+
+
+class EventFeedConsumer(AsyncWebsocketConsumer):
+    """The live page's socket: hello and snapshot, then the hub's frames; resume, replay, ping.
+
+    Staff with ``webhooks.view_event`` only: anyone else is closed before the
+    handshake completes, which the server answers with HTTP 403.
+    """
+
+    # The process's hub is the one listener on the channel layer; sockets need no
+    # channel of their own. An alias with no layer configured gives None.
+    channel_layer_alias = "realtime.sockets-use-the-hub"
+
+    subscriber: hub.Subscriber | None = None
+
+    async def connect(self) -> None:
+        user: Any = self.scope.get("user")
+        if not await database_sync_to_async(queries.can_view)(user):
+            await self.close()
+            return
+        self.can_replay = await database_sync_to_async(queries.can_replay)(user)
+        await self.accept()
+        # Join before reading the snapshot, so nothing falls between the two;
+        # the page merges by id, so an event in both is shown once.
+        self.subscriber = await hub.join(self)
+        latest, events = await database_sync_to_async(queries.snapshot)(
+            conf.SNAPSHOT_SIZE
+        )
+        await self.send_message(
+            "hello",
+            user=user.get_username(),
+            can_replay=self.can_replay,
+            latest_id=latest,
+        )
+        await self.send_message("snapshot", events=events)
+        self.subscriber.start()
+
+    async def disconnect(self, code: int) -> None:
+        if self.subscriber is not None:
+            await hub.leave(self.subscriber)
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None
+    ) -> None:
+        if text_data is None:
+            await self.send_error("bad_message", "send JSON text frames")
+            return
+        if len(text_data) > conf.MAX_FRAME_BYTES:
+            await self.close(CLOSE_FRAME_TOO_BIG)
+            return
+        try:
+            request = json.loads(text_data)
+        except ValueError:
+            await self.send_error("bad_message", "not JSON")
+            return
+        kind = request.get("type") if isinstance(request, dict) else None
+        if kind == "ping":
+            await self.send_message("pong")
+        elif kind == "resume":
+            await self.resume(request.get("after_id"))
+        elif kind == "replay":
+            await self.replay(request.get("id"))
+        else:
+            await self.send_error("bad_message", "type must be resume, replay or ping")
+
+    async def resume(self, after_id: Any) -> None:
+        if not is_id(after_id, minimum=0):
+            await self.send_error(
+                "bad_message", "after_id must be a non-negative integer"
+            )
+            return
+        events, complete = await database_sync_to_async(queries.events_after)(
+            after_id, conf.RESUME_LIMIT
+        )
+        await self.send_message("resumed", events=events, complete=complete)
+
+    async def replay(self, event_id: Any) -> None:
+        if not self.can_replay:
+            await self.send_error(
+                "forbidden", "replay needs the webhooks.change_event permission"
+            )
+        elif not is_id(event_id, minimum=1):
+            await self.send_error("bad_message", "id must be a positive integer")
+        elif await database_sync_to_async(processing.replay)(event_id) is None:
+            await self.send_error("not_found", f"no event {event_id}")
+
+    async def send_message(self, kind: str, **fields: Any) -> None:
+        await self.send(
+            text_data=json.dumps(message(kind, **fields), separators=(",", ":"))
+        )
+
+    async def send_error(self, error: str, detail: str) -> None:
+        await self.send_message("error", error=error, detail=detail)
+
+
+def is_id(value: Any, *, minimum: int) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and minimum <= value < 2**63
+    )

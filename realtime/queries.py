@@ -1,0 +1,40 @@
+"""The database reads of the live page, as plain synchronous functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime.wire import summaries
+from webhooks.models import Event
+
+VIEW_PERMISSION = "webhooks.view_event"
+REPLAY_PERMISSION = "webhooks.change_event"
+
+
+def can_view(user: Any) -> bool:
+    # Any: the scope's user is a lazy object, a User or an AnonymousUser.
+    return bool(
+        user is not None
+        and user.is_active
+        and getattr(user, "is_staff", False)
+        and user.has_perm(VIEW_PERMISSION)
+    )
+
+
+def can_replay(user: Any) -> bool:
+    return can_view(user) and user.has_perm(REPLAY_PERMISSION)
+
+
+def snapshot(size: int) -> tuple[int, list[dict[str, Any]]]:
+    """The newest event id, and the newest ``size`` summaries, newest first."""
+    events = summaries(Event.objects.select_related(None).order_by("-id")[:size])
+    latest = events[0]["id"] if events else 0
+    return latest, events
+
+
+def events_after(after_id: int, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """Summaries of events above ``after_id``, oldest first, and whether that is all of them."""
+    events = summaries(
+        Event.objects.filter(id__gt=after_id).order_by("id")[: limit + 1]
+    )
+    return events[:limit], len(events) <= limit

@@ -1,0 +1,86 @@
+"""The wire format of the live dashboard: every message is shaped here, and only here.
+
+Everything returned is JSON- and msgpack-safe primitives (str, int, None, lists
+and dicts of them): no datetimes, no model instances, so what passes the
+in-memory layer in tests also passes Redis in production.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from webhooks.models import Endpoint, Event
+
+#: Event fields a summary needs; the body itself is never loaded for one.
+SUMMARY_FIELDS = (
+    "id",
+    "endpoint__slug",
+    "provider",
+    "event_type",
+    "delivery_id",
+    "status",
+    "attempts",
+    "received_at",
+    "processed_at",
+    "last_error",
+    "size",
+)
+LAST_ERROR_CHARS = 500
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def event_summary(event: Event) -> dict[str, Any]:
+    """The summary of CONTRACT.md section 7; never a secret or a signature header."""
+    return {
+        "id": event.pk,
+        "endpoint": event.endpoint.slug,
+        "provider": event.provider,
+        "event_type": event.event_type,
+        "delivery_id": event.delivery_id,
+        "status": event.status,
+        "attempts": event.attempts,
+        "received_at": iso(event.received_at),
+        "processed_at": iso(event.processed_at),
+        "last_error": event.last_error[:LAST_ERROR_CHARS],
+        "size": event.size,
+    }
+
+
+def summaries(queryset: Any) -> list[dict[str, Any]]:
+    """Summaries straight from a queryset of events, without loading bodies."""
+    rows = queryset.values(*SUMMARY_FIELDS)
+    return [
+        {
+            "id": row["id"],
+            "endpoint": row["endpoint__slug"],
+            "provider": row["provider"],
+            "event_type": row["event_type"],
+            "delivery_id": row["delivery_id"],
+            "status": row["status"],
+            "attempts": row["attempts"],
+            "received_at": iso(row["received_at"]),
+            "processed_at": iso(row["processed_at"]),
+            "last_error": row["last_error"][:LAST_ERROR_CHARS],
+            "size": row["size"],
+        }
+        for row in rows
+    ]
+
+
+def rejection_summary(
+    endpoint: Endpoint, reason: str, source_ip: str | None, at: datetime
+) -> dict[str, Any]:
+    return {
+        "endpoint": endpoint.slug,
+        "reason": reason,
+        "source_ip": source_ip,
+        "at": iso(at),
+    }
+
+
+def message(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"type": kind, **fields}
