@@ -26,9 +26,10 @@ from realtime.conf import conf
 
 logger = logging.getLogger("realtime")
 
-#: Close codes the page answers by reconnecting and resuming.
+#: Close codes the page answers by reconnecting and resuming. Servers accept only
+#: 1000 and 3000-4999 from applications, so these mirror 1008 and 1012 in the 4000s.
 CLOSE_TOO_SLOW = 4008
-CLOSE_LAYER_LOST = 1012  # "service restart"
+CLOSE_LAYER_LOST = 4012
 
 REJOIN_SECONDS = 1800  # well inside the Redis layer's group expiry (one day)
 RETRY_SECONDS = (0.5, 1, 2, 5)
@@ -53,6 +54,7 @@ class Subscriber:
         self.socket = socket
         self.queue: asyncio.Queue[str] = asyncio.Queue(capacity)
         self.task: asyncio.Task[None] | None = None
+        self.closer: asyncio.Task[None] | None = None
         self.closing = False
 
     def start(self) -> None:
@@ -70,7 +72,13 @@ class Subscriber:
     def close_soon(self, code: int) -> None:
         if not self.closing:
             self.closing = True
-            asyncio.create_task(self.socket.close(code))
+            self.closer = asyncio.create_task(self._close(code))
+
+    async def _close(self, code: int) -> None:
+        try:
+            await self.socket.close(code)
+        except Exception:
+            logger.info("Socket could not be closed; it is gone already", exc_info=True)
 
     async def stop(self) -> None:
         if self.task is not None:

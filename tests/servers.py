@@ -1,0 +1,206 @@
+"""Real server processes for end-to-end tests: daphne serving the demo project,
+a private redis-server, and a PostgreSQL database of their own."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+class Redis:
+    def __init__(self) -> None:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError(
+                "redis-server is required (apt-get install redis-server)"
+            )
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+class Postgres:
+    """A database of its own on the local server, dropped afterwards."""
+
+    def __init__(self) -> None:
+        self.name = f"webhooks_e2e_{uuid.uuid4().hex[:10]}"
+        self.url = f"postgres://postgres@127.0.0.1:5432/{self.name}"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True
+        ) as conn:
+            conn.execute(sql)
+
+    def create(self) -> None:
+        self._admin(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class Project:
+    """The demo project configured through its environment, as in production."""
+
+    def __init__(self, database_url: str, redis_url: str | None) -> None:
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "project.settings",
+            "DJANGO_SECRET_KEY": "end-to-end-tests",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": database_url,
+        }
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
+        self.servers: dict[int, subprocess.Popen[bytes]] = {}
+        self.logs: dict[int, Any] = {}
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if result.returncode:
+            raise RuntimeError(result.stderr)
+        return result.stdout
+
+    def staff_session(self) -> str:
+        """A logged-in superuser's session key."""
+        code = (
+            "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY\n"
+            "from django.contrib.auth.models import User\n"
+            "from django.contrib.sessions.backends.db import SessionStore\n"
+            "import uuid\n"
+            "user = User.objects.create_superuser('staff-' + uuid.uuid4().hex[:6], 's@example.com', 'pw')\n"
+            "session = SessionStore()\n"
+            "session[SESSION_KEY] = str(user.pk)\n"
+            "session[BACKEND_SESSION_KEY] = 'django.contrib.auth.backends.ModelBackend'\n"
+            "session[HASH_SESSION_KEY] = user.get_session_auth_hash()\n"
+            "session.create()\n"
+            "print(session.session_key)\n"
+        )
+        return self.manage("shell", "-c", code).strip().splitlines()[-1]
+
+    def serve(self, port: int | None = None) -> int:
+        port = port or free_port()
+        # The server's log is kept for a failing test to show (see log()).
+        self.logs[port] = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed in kill())
+        self.servers[port] = subprocess.Popen(
+            [
+                str(BIN / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "project.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.logs[port],
+        )
+        wait_for_port(port)
+        return port
+
+    def kill(self, port: int) -> None:
+        process = self.servers.pop(port)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        self.logs.pop(port).close()
+
+    def log(self, port: int) -> str:
+        self.logs[port].seek(0)
+        return str(self.logs[port].read())
+
+    def stop_all(self) -> None:
+        for port in list(self.servers):
+            self.kill(port)
+
+
+def post_github(
+    port: int, slug: str, secret: str, payload: dict[str, object]
+) -> dict[str, object]:
+    body = json.dumps(payload).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhooks/{slug}/",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": "sha256="
+            + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(json.loads(response.read()), http_status=response.status)
+    except urllib.error.HTTPError as error:
+        return dict(json.loads(error.read() or b"{}"), http_status=error.code)
