@@ -46,6 +46,8 @@ TEMPLATES = [
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# Tests run processing explicitly; an inline runner would race them in the background.
+WEBHOOKS_PROCESSING = "worker"
 ASGI_APPLICATION = "tests.asgi.application"
 
 USE_TZ = True

@@ -63,5 +63,45 @@ class Settings:
         """``Retry-After`` sent with 429 and 503 answers."""
         return cast(int, getattr(settings, "WEBHOOKS_RETRY_AFTER_SECONDS", 30))
 
+    @property
+    def PROCESSING(self) -> str:
+        """ "inline": handlers run in the server process; "worker": only in webhooks_worker."""
+        return cast(str, getattr(settings, "WEBHOOKS_PROCESSING", "inline"))
+
+    @property
+    def MAX_ATTEMPTS(self) -> int:
+        """Attempts before an event whose handler keeps failing is marked failed."""
+        return cast(int, getattr(settings, "WEBHOOKS_MAX_ATTEMPTS", 8))
+
+    @property
+    def RETRY_BASE_SECONDS(self) -> float:
+        """Backoff before the first retry; it doubles with each attempt, jittered."""
+        return cast(float, getattr(settings, "WEBHOOKS_RETRY_BASE_SECONDS", 10.0))
+
+    @property
+    def RETRY_MAX_SECONDS(self) -> float:
+        """Cap of the backoff between two attempts."""
+        return cast(float, getattr(settings, "WEBHOOKS_RETRY_MAX_SECONDS", 3600.0))
+
+    @property
+    def LEASE_SECONDS(self) -> float:
+        """How long a claimed event is held; a live worker renews it, a dead one lets it lapse."""
+        return cast(float, getattr(settings, "WEBHOOKS_LEASE_SECONDS", 300.0))
+
+    @property
+    def POLL_SECONDS(self) -> float:
+        """Safety-net poll of workers and the inline runner between wake-ups."""
+        return cast(float, getattr(settings, "WEBHOOKS_POLL_SECONDS", 2.0))
+
+    @property
+    def INLINE_THREADS(self) -> int:
+        """Handler threads of the inline runner in each server process."""
+        return cast(int, getattr(settings, "WEBHOOKS_INLINE_THREADS", 2))
+
+    @property
+    def ERROR_CHARS(self) -> int:
+        """Longest error (type, message, traceback) kept on an event."""
+        return cast(int, getattr(settings, "WEBHOOKS_ERROR_CHARS", 8000))
+
 
 conf = Settings()

@@ -11,6 +11,8 @@ from django.db import DatabaseError, connection
 from django.db.models import Min
 from django.utils import timezone
 
+from webhooks import wakeup
+from webhooks.conf import conf
 from webhooks.models import Event
 
 logger = logging.getLogger("webhooks")
@@ -56,6 +58,9 @@ async def channel_layer_report() -> str:
 
 async def check() -> dict[str, Any]:
     report = await sync_to_async(database_report)()
+    if conf.PROCESSING == "inline":
+        # A server process that only answers health checks still sweeps retries.
+        await sync_to_async(wakeup.new_work)()
     return {
         "database": report["database"],
         "channel_layer": await channel_layer_report(),

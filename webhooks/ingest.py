@@ -20,7 +20,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from webhooks import answers
+from webhooks import answers, handlers
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import (
@@ -129,6 +129,7 @@ def store(
         status=status,
         next_attempt_at=timezone.now() if status == Event.Status.PENDING else None,
     )
+    event.ordering_key = ordering_key_of(event)
     try:
         with transaction.atomic():
             event.save(force_insert=True)
@@ -145,6 +146,17 @@ def store(
         partial(send_after_commit, event_received, sender=Event, event=event)
     )
     return event.pk, True
+
+
+def ordering_key_of(event: Event) -> str:
+    # User code (a handler's ordered_by) must never cost a delivery.
+    try:
+        return handlers.ordering_key(event)
+    except Exception:
+        logger.exception(
+            "ordered_by of a handler failed for a %s event", event.provider
+        )
+        return ""
 
 
 def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:

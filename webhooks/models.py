@@ -168,10 +168,24 @@ class Event(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="When a pending or retrying event is due."
+        null=True,
+        blank=True,
+        help_text="When a pending or retrying event is due; while processing, when its lease ends.",
     )
-    locked_until = models.DateTimeField(
-        null=True, blank=True, help_text="Lease of the worker processing the event."
+    claimed_by = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The worker holding the lease while processing.",
+    )
+    ordering_key = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Events with the same key are processed one at a time, in received order.",
+    )
+    completed_handlers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Handlers that have succeeded for this event.",
     )
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -195,15 +209,52 @@ class Event(models.Model):
                 name="webhooks_event_type",
                 opclasses=["varchar_pattern_ops"],
             ),
+            # The queue: due events, and processing ones whose lease has run out.
             models.Index(
                 fields=["next_attempt_at"],
                 name="webhooks_event_due",
                 condition=Q(status__in=["pending", "retrying", "processing"]),
             ),
+            models.Index(
+                fields=["ordering_key", "id"],
+                name="webhooks_event_ordering",
+                condition=~Q(ordering_key=""),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type or '-'} {self.delivery_id[:12]}"
+
+
+class Attempt(models.Model):
+    """One run of an event's handlers: the history that replays add to."""
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+        RELEASED = "released"
+
+    event = models.ForeignKey(
+        Event, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveIntegerField(
+        help_text="The event's attempt count at this run."
+    )
+    worker = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome, blank=True)
+    error = models.TextField(
+        blank=True, help_text="Exception type, message and traceback, bounded."
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["event", "-id"], name="webhooks_attempt_event")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of event {self.event_id}: {self.outcome or 'running'}"
 
 
 class Rejection(models.Model):

@@ -32,7 +32,7 @@ PROCESSING_FIELDS = (
     "status",
     "attempts",
     "next_attempt_at",
-    "locked_until",
+    "claimed_by",
     "processed_at",
     "error",
 )
