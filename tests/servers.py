@@ -103,10 +103,17 @@ class Postgres:
 class Project:
     """The demo project configured through its environment, as in production."""
 
-    def __init__(self, database_url: str, redis_url: str | None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        redis_url: str | None,
+        settings: str = "project.settings",
+        **env: str,
+    ) -> None:
         self.env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "project.settings",
+            **env,
+            "DJANGO_SETTINGS_MODULE": settings,
             "DJANGO_SECRET_KEY": "end-to-end-tests",
             "DJANGO_DEBUG": "0",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -167,6 +174,16 @@ class Project:
         )
         wait_for_port(port)
         return port
+
+    def worker(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "webhooks_worker", *args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def kill(self, port: int) -> None:
         process = self.servers.pop(port)

@@ -20,7 +20,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from webhooks import answers, handlers
+from webhooks import answers, handlers, wakeup
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import (
@@ -145,6 +145,8 @@ def store(
     transaction.on_commit(
         partial(send_after_commit, event_received, sender=Event, event=event)
     )
+    if status == Event.Status.PENDING:
+        transaction.on_commit(wakeup.new_work)
     return event.pk, True
 
 

@@ -394,3 +394,36 @@ def test_replay_leaves_a_processing_event_alone() -> None:
     event = make_due()
     processing.claim(1, WORKER)
     assert processing.replay(event.pk).status == "processing"
+
+
+def test_a_new_event_wakes_processing_after_commit(
+    client, django_capture_on_commit_callbacks
+) -> None:
+    from tests.webhooks.test_views import github_headers
+    from webhooks import wakeup
+
+    make_endpoint("gh", "github", "s3cret")
+    body = b"{}"
+    with django_capture_on_commit_callbacks() as callbacks:
+        client.post(
+            "/webhooks/gh/",
+            body,
+            content_type="application/json",
+            headers=github_headers(body),
+        )
+    assert wakeup.new_work in callbacks
+
+
+def test_a_duplicate_wakes_nothing(client, django_capture_on_commit_callbacks) -> None:
+    from tests.webhooks.test_views import github_headers
+    from webhooks import wakeup
+
+    make_endpoint("gh", "github", "s3cret")
+    body = b"{}"
+    headers = github_headers(body)
+    client.post("/webhooks/gh/", body, content_type="application/json", headers=headers)
+    with django_capture_on_commit_callbacks() as callbacks:
+        client.post(
+            "/webhooks/gh/", body, content_type="application/json", headers=headers
+        )
+    assert wakeup.new_work not in callbacks
