@@ -1,8 +1,19 @@
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.contrib import admin
+from django.urls import URLPattern, path
+
+from realtime import views
 
 app_name = "realtime"
 
-#: Admin pages of the live dashboard; included before admin.site.urls.
-urlpatterns: list[URLPattern] = []
+#: Admin pages of the live dashboard; the project includes them under "admin/",
+#: before admin.site.urls, whose catch-all would otherwise answer 404.
+urlpatterns: list[URLPattern] = [
+    path("webhooks/live/", admin.site.admin_view(views.live), name="live"),
+    path(
+        "webhooks/live/events/<int:id>/",
+        admin.site.admin_view(views.event_detail),
+        name="event_detail",
+    ),
+]

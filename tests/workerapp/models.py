@@ -9,3 +9,6 @@ class Call(models.Model):
     event_id = models.BigIntegerField()
     pid = models.IntegerField()
     attempt = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} attempt {self.attempt} in {self.pid}"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
+from webhooks import processing
 from webhooks.admin import display
+from webhooks.admin.attempts import AttemptInline
 from webhooks.admin.pagination import CappedPaginator
+from webhooks.batches import id_batches
 from webhooks.models import Event
 from webhooks.providers import provider_ids
 
@@ -102,8 +105,10 @@ class EventAdmin(EventAdminBase):
     show_full_result_count = False
     # Facets count every filter choice over the whole table.
     show_facets = admin.ShowFacets.NEVER
-    # No bulk delete over a million rows; deleting one event stays possible.
-    actions = None
+    # No bulk delete over a million rows (see get_actions); deleting one event
+    # stays possible.
+    actions = ["replay_events"]
+    inlines = [AttemptInline]
     readonly_fields = [*DELIVERY_FIELDS, *PROCESSING_FIELDS, *CONTENT_FIELDS]
     fieldsets = [
         (None, {"fields": DELIVERY_FIELDS}),
@@ -124,6 +129,41 @@ class EventAdmin(EventAdminBase):
         self, request: HttpRequest, obj: Event | None = None
     ) -> bool:
         return False  # The stored delivery is evidence; editing it would falsify it.
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        # Replay changes the event's processing state, not the stored delivery,
+        # so it needs change_event even though the change form stays read-only.
+        return request.user.has_perm("webhooks.change_event")
+
+    @admin.action(description="Replay selected events", permissions=["replay"])
+    def replay_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        queued, busy = 0, []
+        # In batches of ids: "select all" may cover millions of events.
+        for batch in id_batches(queryset):
+            for event_id in batch:
+                event = processing.replay(event_id)
+                if event is None:
+                    continue  # Deleted since the list was shown.
+                if event.status == Event.Status.PROCESSING:
+                    busy.append(event_id)
+                else:
+                    queued += 1
+        self.message_user(
+            request, f"Queued {queued} event(s) for replay.", messages.SUCCESS
+        )
+        if busy:
+            shown = ", ".join(f"#{event_id}" for event_id in busy[:20])
+            self.message_user(
+                request,
+                f"Skipped {len(busy)} event(s) being processed right now ({shown}"
+                f"{', ...' if len(busy) > 20 else ''}); replay them once they finish.",
+                messages.WARNING,
+            )
 
     @admin.display(description="last error")
     def error(self, obj: Event) -> SafeString | str:
