@@ -16,9 +16,10 @@ from collections import Counter
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import BaseChannelLayer, get_channel_layer
+from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
+from realtime import hub
 from realtime.conf import conf
 from realtime.wire import event_summary, message, rejection_summary
 from webhooks import signals
@@ -61,7 +62,7 @@ def on_delivery_rejected(
 def publish(payload: dict[str, Any]) -> None:
     """Send one dashboard message to every server process's hub, within the bound."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not reaches_anyone(layer):
         return
     try:
         async_to_sync(_send)(layer, payload)
@@ -70,6 +71,12 @@ def publish(payload: dict[str, Any]) -> None:
         logger.warning("Dashboard broadcast dropped", exc_info=True)
     else:
         stats["sent"] += 1
+
+
+def reaches_anyone(layer: BaseChannelLayer) -> bool:
+    # The in-memory layer never leaves this process: without a hub here (no page
+    # open on this server, or a worker process), a send would reach nobody.
+    return not isinstance(layer, InMemoryChannelLayer) or hub.running_here()
 
 
 async def _send(layer: BaseChannelLayer, payload: dict[str, Any]) -> None:

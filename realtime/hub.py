@@ -204,6 +204,11 @@ _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
 )
 
 
+def running_here() -> bool:
+    """Whether any hub (so any open dashboard) lives in this process."""
+    return len(_hubs) > 0
+
+
 async def join(socket: Socket) -> Subscriber:
     """Register a socket with this process's hub, starting the hub if it is the first."""
     loop = asyncio.get_running_loop()

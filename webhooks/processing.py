@@ -14,14 +14,16 @@ import logging
 import random
 import traceback
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from webhooks import wakeup
 from webhooks.conf import conf
 from webhooks.handlers import Handler, handlers_for
 from webhooks.models import Attempt, Event
@@ -141,15 +143,22 @@ def run_handlers(event: Event, handlers: list[Handler]) -> str:
             )
             return describe(exc)
         event.completed_handlers = [*event.completed_handlers, entry.name]
-        Event.objects.filter(pk=event.pk, claimed_by=event.claimed_by).update(
-            completed_handlers=event.completed_handlers
-        )
+        if entry is not handlers[-1]:
+            # Saved as we go, so a retry skips it; finish() saves the last one.
+            Event.objects.filter(pk=event.pk, claimed_by=event.claimed_by).update(
+                completed_handlers=event.completed_handlers
+            )
     return ""
 
 
 def finish(event: Event, attempt: Attempt, status: str, error: str) -> str | None:
     now = timezone.now()
-    fields: dict[str, Any] = {"status": status, "claimed_by": "", "last_error": error}
+    fields: dict[str, Any] = {
+        "status": status,
+        "claimed_by": "",
+        "last_error": error,
+        "completed_handlers": event.completed_handlers,
+    }
     if status == Event.Status.RETRYING:
         fields["next_attempt_at"] = now + timedelta(
             seconds=backoff_seconds(event.attempts)
@@ -204,6 +213,8 @@ def announce(ids: Iterable[int], previous: Mapping[int, str]) -> None:
 
 
 def _send_changes(ids: list[int], previous: Mapping[int, str]) -> None:
+    if not event_status_changed.has_listeners(Event):
+        return
     events = (
         Event.objects.select_related("endpoint")
         .defer("body", "headers", "payload")
@@ -218,6 +229,14 @@ def _send_changes(ids: list[int], previous: Mapping[int, str]) -> None:
         )
 
 
+@dataclass
+class ReplayReport:
+    queued: list[int] = field(default_factory=list)
+    #: Being processed right now: left to finish, not replayed.
+    busy: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+
+
 def replay(event_id: int) -> Event | None:
     """Queue an event to be processed again from the start; None when it does not exist.
 
@@ -225,11 +244,34 @@ def replay(event_id: int) -> Event | None:
     start from zero so a failed event gets its full retry budget, and the
     Attempt history is kept. An event being processed right now is left alone.
     """
+    report = replay_many([event_id])
+    if report.missing:
+        return None
+    return Event.objects.select_related("endpoint").get(pk=event_id)
+
+
+def replay_many(ids: Iterable[int]) -> ReplayReport:
+    """Replay each event as :func:`replay` does, waking processing once at the end."""
+    report = ReplayReport()
+    for event_id in ids:
+        getattr(report, _requeue(event_id)).append(event_id)
+    if report.queued:
+        wakeup.new_work()
+    return report
+
+
+def _requeue(event_id: int) -> Literal["queued", "busy", "missing"]:
     with transaction.atomic():
-        event = Event.objects.select_for_update().filter(pk=event_id).first()
-        if event is None or event.status == Event.Status.PROCESSING:
-            return event
-        previous = event.status
+        status = (
+            Event.objects.select_for_update()
+            .filter(pk=event_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status is None:
+            return "missing"
+        if status == Event.Status.PROCESSING:
+            return "busy"
         Event.objects.filter(pk=event_id).update(
             status=Event.Status.PENDING,
             attempts=0,
@@ -238,8 +280,5 @@ def replay(event_id: int) -> Event | None:
             processed_at=None,
             completed_handlers=[],
         )
-        announce([event_id], {event_id: previous})
-    from webhooks import wakeup
-
-    wakeup.new_work()
-    return Event.objects.select_related("endpoint").get(pk=event_id)
+        announce([event_id], {event_id: status})
+    return "queued"

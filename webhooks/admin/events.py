@@ -143,16 +143,12 @@ class EventAdmin(EventAdminBase):
     @admin.action(description="Replay selected events", permissions=["replay"])
     def replay_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
         queued, busy = 0, []
-        # In batches of ids: "select all" may cover millions of events.
+        # In batches of ids: "select all" may cover millions of events. Events
+        # deleted since the list was shown are simply not replayed.
         for batch in id_batches(queryset):
-            for event_id in batch:
-                event = processing.replay(event_id)
-                if event is None:
-                    continue  # Deleted since the list was shown.
-                if event.status == Event.Status.PROCESSING:
-                    busy.append(event_id)
-                else:
-                    queued += 1
+            outcome = processing.replay_many(batch)
+            queued += len(outcome.queued)
+            busy.extend(outcome.busy)
         self.message_user(
             request, f"Queued {queued} event(s) for replay.", messages.SUCCESS
         )
