@@ -11,7 +11,7 @@ PYTHON312 ?= $(shell for p in $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/pyth
 VENV6 ?= .venv-dj6
 PORT ?= 8000
 
-.PHONY: run test lint test-sqlite test-postgres test-django6 venv clean
+.PHONY: run test lint test-sqlite test-postgres test-django6 test-browser chromium venv clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0])'
@@ -39,11 +39,20 @@ lint: $(BIN)/.installed-test
 	$(BIN)/mypy
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
 
+# The browser test runs once, in its own lane (test-browser); the others run per database.
 test-sqlite: $(BIN)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not browser"
 
 test-postgres: $(BIN)/.installed-test
-	$(BIN)/python -m pytest --ds=tests.settings_postgres
+	$(BIN)/python -m pytest -m "not browser" --ds=tests.settings_postgres
+
+# Debian's Chromium, never a browser downloaded by a test tool.
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -x /usr/bin/chromium || { echo "Chromium is required for the browser test: apt-get install chromium"; exit 1; }
+
+test-browser: $(BIN)/.installed-test chromium
+	$(BIN)/python -m pytest -m browser -p no:randomly
 
 $(VENV6)/.installed: requirements.txt pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or pass PYTHON312=/path/to/python3.12"; exit 1; }
@@ -55,10 +64,10 @@ $(VENV6)/.installed: requirements.txt pyproject.toml
 
 test-django6: $(VENV6)/.installed
 	$(VENV6)/bin/python -c 'import django; print("Django", django.get_version()); assert django.VERSION >= (6,)'
-	$(VENV6)/bin/python -m pytest
-	$(VENV6)/bin/python -m pytest --ds=tests.settings_postgres
+	$(VENV6)/bin/python -m pytest -m "not browser"
+	$(VENV6)/bin/python -m pytest -m "not browser" --ds=tests.settings_postgres
 
-test: lint test-sqlite test-postgres test-django6
+test: lint test-sqlite test-postgres test-browser test-django6
 
 clean:
 	rm -rf $(VENV) $(VENV6) build dist .pytest_cache .mypy_cache .ruff_cache

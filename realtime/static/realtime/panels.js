@@ -19,8 +19,14 @@ export class Counters {
     setInterval(() => this.refresh(), COUNTER_REFRESH_MS);
   }
 
+  // Soon, not at once: a burst of events costs one count, not one per event.
   changed() {
     this.dirty = true;
+    if (this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = null;
+      this.refresh();
+    }, 100);
   }
 
   refresh(now = Date.now()) {

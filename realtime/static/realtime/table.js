@@ -63,7 +63,8 @@ export class EventTable {
   render() {
     const { shown, total } = this.visible();
     this.place(shown);
-    this.ready = true;
+    // Rows already there when the page opens are not news; only later ones flash.
+    this.ready ||= shown.length > 0;
     this.elements.empty.hidden = shown.length > 0;
     this.elements.shown.textContent =
       total > shown.length ? `Showing the newest ${shown.length} of ${total}.` : "";
