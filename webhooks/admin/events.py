@@ -130,7 +130,9 @@ class EventAdmin(EventAdminBase):
     ) -> bool:
         return False  # The stored delivery is evidence; editing it would falsify it.
 
-    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+    def get_actions(
+        self, request: HttpRequest, action_location: Any = None
+    ) -> dict[str, Any]:
         # Django 6.1 passes action_location (and warns about overrides without
         # it); Django 5.2 does not know the parameter.
         if action_location is None:
