@@ -24,7 +24,6 @@ class TestBasicAuth(ProviderContract):
     provider = "basic"
     secret = SECRET
     other_secret = OTHER_SECRET
-    signs_body = False
 
     def sample(self) -> bytes:
         return json.dumps(

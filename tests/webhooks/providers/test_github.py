@@ -9,7 +9,7 @@ from django.test import Client
 
 from tests.factories import make_endpoint
 from tests.webhooks.payloads.loader import payload
-from tests.webhooks.providers.contract import ProviderContract
+from tests.webhooks.providers.contract import SignedBodyContract
 from webhooks.models import Event
 
 # The vector from GitHub's "Validating webhook deliveries" page.
@@ -24,7 +24,7 @@ def sign_github(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class TestGitHub(ProviderContract):
+class TestGitHub(SignedBodyContract):
     provider = "github"
     secret = VECTOR_SECRET
     other_secret = "another secret"

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 from tests.factories import make_endpoint
-from tests.webhooks.providers.contract import ProviderContract
+from tests.webhooks.providers.contract import SignedBodyContract
 from webhooks.exceptions import ProviderConfigError
 from webhooks.models import Event
 from webhooks.providers import get_provider
@@ -47,7 +47,7 @@ def post(client: Client, body: bytes, headers: dict[str, str]) -> Any:
     return client.post(URL, body, content_type="application/json", headers=headers)
 
 
-class TestGenericHmac(ProviderContract):
+class TestGenericHmac(SignedBodyContract):
     provider = "hmac"
     secret = SECRET
     other_secret = OTHER_SECRET

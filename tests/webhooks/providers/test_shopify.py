@@ -9,7 +9,7 @@ import uuid
 from django.test import Client
 
 from tests.webhooks.payloads.loader import payload
-from tests.webhooks.providers.contract import ProviderContract
+from tests.webhooks.providers.contract import SignedBodyContract
 from webhooks.models import Endpoint, Event
 
 SECRET = "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"
@@ -26,7 +26,7 @@ def sign_shopify(body: bytes, secret: str) -> str:
     return base64.b64encode(shopify_mac(body, secret)).decode()
 
 
-class TestShopify(ProviderContract):
+class TestShopify(SignedBodyContract):
     provider = "shopify"
     secret = SECRET
     other_secret = OTHER_SECRET

@@ -12,7 +12,7 @@ from django.test import Client
 from slack_sdk.signature import Clock, SignatureVerifier
 
 from tests.webhooks.payloads.loader import payload
-from tests.webhooks.providers.contract import ProviderContract
+from tests.webhooks.providers.contract import TimestampedContract
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
@@ -65,11 +65,10 @@ def vector_delivery(
     )
 
 
-class TestSlack(ProviderContract):
+class TestSlack(TimestampedContract):
     provider = "slack"
     secret = SECRET
     other_secret = OTHER_SECRET
-    timestamped = True
 
     def sample(self) -> bytes:
         body = json.loads(payload("slack", "event_callback.json"))

@@ -14,7 +14,7 @@ import svix.webhooks
 from django.test import Client
 
 from tests.webhooks.payloads.loader import payload
-from tests.webhooks.providers.contract import ProviderContract
+from tests.webhooks.providers.contract import TimestampedContract
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
@@ -65,11 +65,10 @@ def verify_vector(signature: str, now: float = VECTOR_TIMESTAMP + 5) -> None:
     )
 
 
-class TestStandardWebhooks(ProviderContract):
+class TestStandardWebhooks(TimestampedContract):
     provider = "standard"
     secret = SECRET
     other_secret = OTHER_SECRET
-    timestamped = True
 
     def sample(self) -> bytes:
         body = json.loads(payload("standard", "sample.json"))

@@ -10,7 +10,7 @@ import stripe
 from django.test import Client
 
 from tests.webhooks.payloads.loader import payload
-from tests.webhooks.providers.contract import ProviderContract
+from tests.webhooks.providers.contract import TimestampedContract
 from webhooks.models import Endpoint, Event
 from webhooks.providers.stripe import StripeProvider
 
@@ -30,11 +30,10 @@ def raw_header(body: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={raw_signature(body, secret, timestamp)}"
 
 
-class TestStripe(ProviderContract):
+class TestStripe(TimestampedContract):
     provider = "stripe"
     secret = SECRET
     other_secret = OTHER_SECRET
-    timestamped = True
 
     def sample(self) -> bytes:
         body = payload("stripe", "payment_intent.succeeded.json")

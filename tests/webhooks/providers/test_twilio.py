@@ -13,7 +13,7 @@ from django.test import Client, override_settings
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from tests.webhooks.payloads.loader import payload
-from tests.webhooks.providers.contract import ProviderContract
+from tests.webhooks.providers.contract import SignedBodyContract
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
@@ -76,7 +76,7 @@ def hmac_b64(token: str, message: bytes, digest: str = "sha1") -> str:
     return base64.b64encode(hmac.new(token.encode(), message, digest).digest()).decode()
 
 
-class TestTwilio(ProviderContract):
+class TestTwilio(SignedBodyContract):
     provider = "twilio"
     secret = SECRET
     other_secret = OTHER_SECRET
