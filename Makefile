@@ -1,5 +1,6 @@
 # Webhook Inbox: the commands of the README.
 #   make run    start the demo project on http://127.0.0.1:8000 (SQLite, in-memory channel layer)
+#               with a live demo: staff user, demo endpoints, a sender posting signed samples
 #   make test   lint, type-check and run the whole suite (SQLite, PostgreSQL, and Django 6 on Python 3.12)
 
 PYTHON ?= python3
@@ -14,6 +15,7 @@ PORT ?= 8000
 .PHONY: run test lint test-sqlite test-postgres test-django6 test-browser chromium venv clean
 
 $(BIN)/.installed: requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or newer, or pass PYTHON=/path/to/python3"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -26,12 +28,12 @@ $(BIN)/.installed-test: $(BIN)/.installed
 
 venv: $(BIN)/.installed
 
+# The demo: a staff user, one endpoint per provider and a sender posting signed samples
+# every few seconds (WEBHOOKS_DEMO=0 leaves the sender out). Ctrl-C stops it all.
 run: $(BIN)/.installed
 	@$(BIN)/python -c 'import socket, sys; s = socket.socket(); r = s.connect_ex(("127.0.0.1", $(PORT))); s.close(); sys.exit("Port $(PORT) is in use: stop what runs there, or make run PORT=8001" if r == 0 else 0)'
 	$(BIN)/python manage.py migrate --verbosity 0
-	@echo "Admin: http://127.0.0.1:$(PORT)/admin/  (create a user: $(BIN)/python manage.py createsuperuser)"
-	@echo "Deliveries: POST http://127.0.0.1:$(PORT)/webhooks/<slug>/  (add one: $(BIN)/python manage.py webhooks_endpoint add --help)"
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(BIN)/python manage.py demo --port $(PORT)
 
 lint: $(BIN)/.installed-test
 	$(BIN)/ruff check .

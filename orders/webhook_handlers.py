@@ -7,6 +7,7 @@ it keeps failing, shows as failed with its error in the admin.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from django.db import transaction
@@ -23,6 +24,10 @@ class UnknownOrderError(LookupError):
 
 class PaymentMismatchError(ValueError):
     """A payment's amount or currency is not the order's: never marked paid silently."""
+
+
+class DemoFlakyError(RuntimeError):
+    """Raised on purpose by the demo, so that retries show on the live page."""
 
 
 @webhooks.handler("stripe", "payment_intent.succeeded")
@@ -72,3 +77,21 @@ def record_push(event: Event) -> None:
             "head_commit": (payload.get("head_commit") or {}).get("id", ""),
         },
     )
+
+
+#: make run's demo endpoints (orders/management/commands/demo_setup.py).
+DEMO_SLUG_PREFIX = "demo-"
+
+
+@webhooks.handler("standard", "*")
+def flaky_demo_handler(event: Event) -> None:
+    # Only the demo's own endpoint: a real Standard Webhooks endpoint in this
+    # project must never fail because of the demo.
+    if not event.endpoint.slug.startswith(DEMO_SLUG_PREFIX):
+        return
+    if random.random() < 0.5:
+        raise DemoFlakyError(
+            f"Demo: this handler fails about half the time on {event.endpoint.slug} "
+            "to show retries with backoff; a later attempt will likely succeed, "
+            "and a failed event can be replayed from the live page."
+        )

@@ -118,6 +118,14 @@ else:
 
 WEBHOOKS_PROCESSING = os.environ.get("WEBHOOKS_PROCESSING", "inline")
 
+# make run's demo (orders/management/commands/): "0" starts the server without the
+# demo sender that posts sample deliveries every few seconds.
+WEBHOOKS_DEMO = os.environ.get("WEBHOOKS_DEMO", "1") != "0"
+
+# The https:// origin providers reach this server at (a tunnel's or a proxy's): shown in
+# endpoint URLs, and the URL Twilio signs. Unset: http://127.0.0.1:8000 is shown.
+WEBHOOKS_PUBLIC_URL = os.environ.get("WEBHOOKS_PUBLIC_URL", "")
+
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"

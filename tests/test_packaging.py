@@ -34,6 +34,9 @@ def test_wheel_contains_the_apps_and_nothing_of_the_project(tmp_path) -> None:
     assert "manage.py" not in names
     assert "webhooks/migrations/0001_initial.py" in names
     assert "webhooks/py.typed" in names and "realtime/py.typed" in names
+    # webhooks_send renders its deliveries from these.
+    assert "webhooks/samples/stripe/payment_intent.succeeded.json" in names
+    assert "webhooks/samples/twilio/manifest.json" in names
     for app in ("webhooks", "realtime"):
         for folder in ("templates", "static"):
             source = (

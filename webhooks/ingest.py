@@ -29,6 +29,7 @@ from webhooks.exceptions import (
     UnknownProviderError,
 )
 from webhooks.models import Endpoint, Event, Rejection
+from webhooks.providers.base import Provider
 from webhooks.ratelimit import buckets
 from webhooks.signals import delivery_rejected, event_received, send_after_commit
 
@@ -66,6 +67,26 @@ def _ingest(slug: str, delivery: Delivery) -> Answer:
         # once an operator fixes it (system check webhooks.E002 names it).
         logger.error("Endpoint %r is misconfigured", slug, exc_info=True)
         return answers.unavailable()
+    refusal = refuse(endpoint, provider, delivery)
+    if refusal is not None:
+        return refusal
+    payload = provider.parse(delivery)
+    handshake = provider.handshake(delivery, payload)
+    event_id, created = store(
+        endpoint,
+        delivery,
+        payload=payload,
+        delivery_id=provider.delivery_id(delivery, payload),
+        event_type=provider.event_type(delivery, payload),
+        status=Event.Status.SKIPPED if handshake else Event.Status.PENDING,
+    )
+    if handshake is not None:
+        return handshake
+    return answers.stored(event_id, created)
+
+
+def refuse(endpoint: Endpoint, provider: Provider, delivery: Delivery) -> Answer | None:
+    """The answer refusing the delivery, or None when it may be stored."""
     if delivery.method != "POST" and delivery.method not in provider.extra_methods:
         return answers.method_not_allowed(provider.extra_methods)
     if not endpoint.allows(delivery.source_ip):
@@ -83,19 +104,7 @@ def _ingest(slug: str, delivery: Delivery) -> Answer:
     except InvalidSignature as error:
         reject(endpoint, error.reason, delivery)
         return answers.invalid_signature(error.reason)
-    payload = provider.parse(delivery)
-    handshake = provider.handshake(delivery, payload)
-    event_id, created = store(
-        endpoint,
-        delivery,
-        payload=payload,
-        delivery_id=provider.delivery_id(delivery, payload),
-        event_type=provider.event_type(delivery, payload),
-        status=Event.Status.SKIPPED if handshake else Event.Status.PENDING,
-    )
-    if handshake is not None:
-        return handshake
-    return answers.stored(event_id, created)
+    return None
 
 
 def store(

@@ -2,11 +2,22 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from webhooks import payloads
 from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import ProviderConfigError
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What a provider sends along with a body it signed."""
+
+    #: The signature headers (and any the signature covers, such as a timestamp).
+    headers: dict[str, str] = field(default_factory=dict)
+    #: The URL to post to: the one given, unless the scheme changes it (Twilio's bodySHA256).
+    url: str = ""
 
 
 class Provider:
@@ -62,6 +73,29 @@ class Provider:
         check). Compare with :func:`webhooks.signing.any_matches` only.
         """
         raise NotImplementedError
+
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        """Sign ``body`` with ``secret`` exactly as the provider does, for ``webhooks_send``.
+
+        ``url`` is where the body will be posted, ``delivery_id`` and
+        ``timestamp`` (unix seconds) the values to sign where the scheme has
+        them. Return the headers the provider would send for the signature and
+        the URL to post to; :meth:`verify` must accept the result. A provider
+        that cannot sign leaves this unimplemented.
+        """
+        raise NotImplementedError(
+            f"provider {self.id!r} cannot sign deliveries: {type(self).__name__} "
+            "does not implement sign()"
+        )
 
     def parse(self, delivery: Delivery) -> Any:
         """The payload to store: JSON or form by content type, None when it does not parse."""

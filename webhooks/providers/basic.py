@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from webhooks import signing
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers.base import Signed
 from webhooks.providers.configurable import ConfigurableProvider
 
 
@@ -55,3 +56,17 @@ class BasicAuthProvider(ConfigurableProvider):
             [secret.encode() for secret in secrets], [credentials]
         ):
             raise InvalidSignature("signature_mismatch")
+
+    # What a client sends for https://user:password@host/...: the secret, base64.
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        credentials = base64.b64encode(secret.encode()).decode()
+        return Signed({"Authorization": f"Basic {credentials}"}, url)

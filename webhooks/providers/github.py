@@ -6,7 +6,7 @@ from typing import Any
 from webhooks import payloads, signing
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
-from webhooks.providers.base import Provider
+from webhooks.providers.base import Provider, Signed
 
 
 class GitHubProvider(Provider):
@@ -35,6 +35,27 @@ class GitHubProvider(Provider):
         ]
         if not signing.any_matches(expected, [given]):
             raise InvalidSignature("signature_mismatch")
+
+    # GitHub still sends the legacy SHA-1 header next to the SHA-256 one.
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        key = secret.encode()
+        return Signed(
+            {
+                "X-Hub-Signature": "sha1="
+                + signing.hmac_digest(key, body, "sha1").hex(),
+                "X-Hub-Signature-256": "sha256=" + signing.hmac_digest(key, body).hex(),
+            },
+            url,
+        )
 
     def parse(self, delivery: Delivery) -> Any:
         # A hook set to application/x-www-form-urlencoded sends the JSON in a "payload" field.

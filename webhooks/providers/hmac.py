@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -7,6 +8,7 @@ from typing import Any, ClassVar
 from webhooks import signing
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature, ProviderConfigError
+from webhooks.providers.base import Signed
 from webhooks.providers.configurable import ConfigurableProvider
 
 PLACEHOLDER = re.compile(r"\{(?:timestamp|id|url)\}")
@@ -77,6 +79,46 @@ class HmacProvider(ConfigurableProvider):
             raise InvalidSignature("signature_mismatch")
         if timestamp is not None:
             signing.check_tolerance(timestamp, tolerance, now)
+
+    # The timestamp and id go into their configured headers, and the message is
+    # built by the same _message() that verify() uses, so the two cannot drift.
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        headers = {}
+        if self.options["timestamp_header"]:
+            headers[self.options["timestamp_header"]] = str(timestamp)
+        if self.options["id_header"]:
+            headers[self.options["id_header"]] = delivery_id
+        delivery = Delivery(
+            "POST",
+            {
+                "content-type": content_type,
+                **{k.lower(): v for k, v in headers.items()},
+            },
+            body,
+            None,
+            url,
+            float(timestamp),
+        )
+        message, _ = self._message(delivery)
+        digest = signing.hmac_digest(
+            secret.encode(), message, self.options["algorithm"]
+        )
+        encoded = (
+            digest.hex()
+            if self.options["encoding"] == "hex"
+            else base64.b64encode(digest).decode()
+        )
+        headers[self.options["header"]] = self.options["prefix"] + encoded
+        return Signed(headers, url)
 
     def _message(self, delivery: Delivery) -> tuple[bytes, int | None]:
         before, _, after = self.options["template"].partition("{body}")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from webhooks.delivery import Delivery
+from webhooks.providers.base import Signed
 from webhooks.providers.configurable import ConfigurableProvider
 
 
@@ -23,3 +24,15 @@ class UnsignedProvider(ConfigurableProvider):
         now: float,
     ) -> None:
         return None
+
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        return Signed({}, url)

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from typing import Any
 
 from webhooks import signing
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
-from webhooks.providers.base import Provider
+from webhooks.providers.base import Provider, Signed
 
 
 def _header(delivery: Delivery, name: str) -> str | None:
@@ -36,6 +37,19 @@ class ShopifyProvider(Provider):
         ]
         if not signing.any_matches(expected, [given]):
             raise InvalidSignature("signature_mismatch")
+
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        digest = signing.hmac_digest(secret.encode(), body)
+        return Signed({"X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode()}, url)
 
     def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
         return _header(delivery, "event-id") or _header(delivery, "webhook-id")

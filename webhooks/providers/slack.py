@@ -6,7 +6,7 @@ from typing import Any
 from webhooks import payloads, signing
 from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import InvalidSignature
-from webhooks.providers.base import Provider
+from webhooks.providers.base import Provider, Signed
 
 
 class SlackProvider(Provider):
@@ -39,6 +39,26 @@ class SlackProvider(Provider):
         if not signing.any_matches(expected, [given]):
             raise InvalidSignature("signature_mismatch")
         signing.check_tolerance(timestamp, tolerance, now)
+
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        signed = f"v0:{timestamp}:".encode() + body
+        signature = signing.hmac_digest(secret.encode(), signed).hex()
+        return Signed(
+            {
+                "X-Slack-Request-Timestamp": str(timestamp),
+                "X-Slack-Signature": f"v0={signature}",
+            },
+            url,
+        )
 
     def parse(self, delivery: Delivery) -> Any:
         # Interactivity posts a form whose single "payload" field holds the JSON.

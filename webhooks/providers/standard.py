@@ -9,7 +9,7 @@ from typing import Any
 from webhooks import signing
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
-from webhooks.providers.base import Provider
+from webhooks.providers.base import Provider, Signed
 
 SECRET_PREFIX = "whsec_"
 
@@ -68,6 +68,31 @@ class StandardWebhooksProvider(Provider):
         if not signing.any_matches(expected, given):
             raise InvalidSignature("signature_mismatch")
         signing.check_tolerance(timestamp, tolerance, now)
+
+    # Signs with the unbranded webhook-* names, which Svix's own library reads too.
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        key = secret_key(secret)
+        if key is None:
+            raise ValueError("a Standard Webhooks secret is whsec_ followed by base64")
+        signed = f"{delivery_id}.{timestamp}.".encode() + body
+        signature = base64.b64encode(signing.hmac_digest(key, signed)).decode()
+        return Signed(
+            {
+                "webhook-id": delivery_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": f"v1,{signature}",
+            },
+            url,
+        )
 
     def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
         return self._header(delivery, "id")

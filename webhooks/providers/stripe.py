@@ -7,7 +7,7 @@ from typing import Any
 from webhooks import payloads, signing
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
-from webhooks.providers.base import Provider
+from webhooks.providers.base import Provider, Signed
 
 
 class StripeProvider(Provider):
@@ -46,6 +46,20 @@ class StripeProvider(Provider):
         if not signing.any_matches(expected, given):
             raise InvalidSignature("signature_mismatch")
         signing.check_tolerance(timestamp, tolerance, now, reject_future=False)
+
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        signed = str(timestamp).encode() + b"." + body
+        signature = signing.hmac_digest(secret.encode(), signed).hex()
+        return Signed({"Stripe-Signature": f"t={timestamp},v1={signature}"}, url)
 
     def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
         return payloads.field(payload, "id")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -8,7 +9,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 from webhooks import payloads, signing
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
-from webhooks.providers.base import Provider
+from webhooks.providers.base import Provider, Signed
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -82,6 +83,28 @@ class TwilioProvider(Provider):
         ]
         if not signing.any_matches(expected, [given]):
             raise InvalidSignature("signature_mismatch")
+
+    # Signs as Twilio does by default (HMAC-SHA1, no settings header).
+    def sign(
+        self,
+        body: bytes,
+        secret: str,
+        *,
+        url: str,
+        delivery_id: str,
+        timestamp: int,
+        content_type: str,
+    ) -> Signed:
+        if content_type.split(";")[0].strip().lower() not in payloads.FORM_TYPES:
+            separator = "&" if urlsplit(url).query else "?"
+            url += f"{separator}bodySHA256={hashlib.sha256(body).hexdigest()}"
+        delivery = Delivery(
+            "POST", {"content-type": content_type}, body, None, url, float(timestamp)
+        )
+        digest = signing.hmac_digest(
+            secret.encode(), signed_string(url, delivery), "sha1"
+        )
+        return Signed({"X-Twilio-Signature": base64.b64encode(digest).decode()}, url)
 
     def _algorithm(self, delivery: Delivery) -> str:
         # As the SDK's get_signature_algorithm: no header, or one naming no algorithm,
