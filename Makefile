@@ -74,3 +74,20 @@ test: lint test-sqlite test-postgres test-browser test-django6
 
 clean:
 	rm -rf $(VENV) $(VENV6) build dist .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks (bench/RESULTS.md): the bench dependency group, Debian's wrk (and
+# redis-server for the full run's Redis layer), PostgreSQL at 127.0.0.1:5432.
+# make bench-quick takes about a minute; make bench, about a quarter of an hour.
+.PHONY: bench bench-quick
+
+$(BIN)/.installed-bench: $(BIN)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet --group bench
+	@touch $@
+
+bench: $(BIN)/.installed-bench
+	@command -v wrk >/dev/null && command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk redis-server; }
+	$(BIN)/python -m bench.run
+
+bench-quick: $(BIN)/.installed-bench
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.run --quick

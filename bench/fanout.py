@@ -17,6 +17,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -144,18 +145,16 @@ async def scenario(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dashboards", type=int, nargs="+", default=[1, 100])
-    parser.add_argument("--rate", type=float, nargs="+", default=[50, 200])
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument(
-        "--redis",
-        action="store_true",
-        help="channels_redis instead of the in-memory layer",
-    )
-    options = parser.parse_args()
-    database, redis = Postgres(), Redis() if options.redis else None
+# (dashboards, deliveries/s): the issue's targets, and the quick subset.
+PAIRS = [(1, 50), (1, 200), (10, 50), (100, 50), (100, 200), (1000, 50)]
+QUICK_PAIRS = [(10, 50), (100, 200)]
+
+
+def measure(
+    pairs: Sequence[tuple[int, float]], seconds: float, use_redis: bool
+) -> list[dict[str, Any]]:
+    """One daphne process, one layer: a row per (dashboards, rate)."""
+    database, redis = Postgres(), Redis() if use_redis else None
     database.create()
     if redis:
         redis.start()
@@ -175,24 +174,52 @@ def main() -> None:
         )
         session = project.staff_session()
         port = project.serve()
-        rows = [
-            asyncio.run(scenario(port, session, n, rate, options.seconds))
-            for n in options.dashboards
-            for rate in options.rate
-        ]
+        rows = []
+        for n, rate in pairs:
+            row = asyncio.run(scenario(port, session, n, rate, seconds))
+            rows.append({"scenario": "fanout", "layer": layer_name(use_redis), **row})
+            print(format_row(rows[-1]), flush=True)
     finally:
         project.stop_all()
         if redis:
             redis.kill()
         database.drop()
-    layer = "redis" if options.redis else "in-memory"
+    return rows
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    """Quick: 10 dashboards at 50/s and 100 at 200/s, 3 s each, in-memory layer only."""
+    if quick:
+        return measure(QUICK_PAIRS, 3, use_redis=False)
+    return measure(PAIRS, 10, use_redis=False) + measure(PAIRS, 10, use_redis=True)
+
+
+def layer_name(use_redis: bool) -> str:
+    return "redis" if use_redis else "in-memory"
+
+
+def format_row(row: dict[str, Any]) -> str:
+    return f"{row['layer']:>16}{row['dashboards']:>10}  {row['rate']:>6.0f}  {row['delivered']:>9}  {row['p50_ms']:>6.1f}  {row['p95_ms']:>6.1f}  {row['p99_ms']:>6.1f}  {row['pushed_missing_max']:>17}  {row['missing_after_resume']:>20}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dashboards", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--rate", type=float, nargs="+", default=[50, 200])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--redis",
+        action="store_true",
+        help="channels_redis instead of the in-memory layer",
+    )
+    options = parser.parse_args()
+    pairs = [(n, rate) for n in options.dashboards for rate in options.rate]
+    rows = measure(pairs, options.seconds, options.redis)
     print(
-        f"\nlayer={layer}  dashboards  rate/s  delivered  p50 ms  p95 ms  p99 ms  missed live (max)  missing after resume"
+        "\n           layer  dashboards  rate/s  delivered  p50 ms  p95 ms  p99 ms  missed live (max)  missing after resume"
     )
     for row in rows:
-        print(
-            f"{'':16}{row['dashboards']:>10}  {row['rate']:>6.0f}  {row['delivered']:>9}  {row['p50_ms']:>6.1f}  {row['p95_ms']:>6.1f}  {row['p99_ms']:>6.1f}  {row['pushed_missing_max']:>17}  {row['missing_after_resume']:>20}"
-        )
+        print(format_row(row))
 
 
 if __name__ == "__main__":

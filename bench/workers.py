@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -66,27 +67,33 @@ def measure(
     return events / (finished - started).total_seconds()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=3000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=4)
-    options = parser.parse_args()
-
+def run(
+    quick: bool,
+    *,
+    events: int | None = None,
+    runs: int | None = None,
+    concurrency: int = 4,
+) -> list[dict[str, Any]]:
+    """Rows of events/s for 1, 2 and 4 workers (quick: 1,000 events, one run each)."""
+    events = events or (1000 if quick else 3000)
+    runs = runs or (1 if quick else 3)
     database = Postgres()
     database.create()
     try:
         project = Project(database.url, None, settings="bench.settings")
         project.manage("migrate", "--verbosity", "0")
-        rows = []
+        rows: list[dict[str, Any]] = []
         for workers in (1, 2, 4):
             rates = [
-                measure(project, database, workers, options.events, options.concurrency)
-                for _ in range(options.runs)
+                measure(project, database, workers, events, concurrency)
+                for _ in range(runs)
             ]
             rows.append(
                 {
+                    "scenario": "processing",
                     "workers": workers,
+                    "events": events,
+                    "runs": runs,
                     "median": statistics.median(rates),
                     "min": min(rates),
                     "max": max(rates),
@@ -98,6 +105,21 @@ def main() -> None:
             )
     finally:
         database.drop()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    options = parser.parse_args()
+    rows = run(
+        False,
+        events=options.events,
+        runs=options.runs,
+        concurrency=options.concurrency,
+    )
     base = rows[0]["median"]
     print("\nworkers  events/s (median)  spread         vs 1 worker")
     for row in rows:

@@ -1,0 +1,246 @@
+"""Ingest throughput and latency: signed Stripe deliveries POSTed by wrk to our
+receiver and, in the same run, to the peers in bench/peers/ (the raw ASGI ceiling,
+the naive Django receiver, the tutorials' Flask receiver).
+
+    python -m bench.ingest [--quick]
+
+Each figure is the median of several wrk runs. After each run against a receiver
+that stores, the rows added are counted: a 2xx without a row is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from tests.servers import BIN, ROOT, Postgres, Project, free_port, wait_for_port
+
+SECRET = "whsec_bench_" + "0" * 32
+SCRIPT = Path(__file__).parent / "wrk" / "stripe.lua"
+NAIVE = "bench.peers.naive_django.settings"
+THREADS = 2  # wrk's default; each thread takes its own slice of the pool
+# Deliveries signed per second of load: enough that a receiver which stores (and so
+# must see a new event id each time) never gets the same one twice. The others do
+# not look at the id, and reuse the pool (see "wrapped").
+POOL_RATE = {"ours": 12_000, "naive Django": 3_000, "raw ASGI": 1_000, "Flask": 1_000}
+SERVERS: dict[str, Callable[[str, int], list[str]]] = {
+    "daphne": lambda app, port: [
+        str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app
+    ],
+    "uvicorn": lambda app, port: [
+        str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port),
+        "--no-access-log", "--log-level", "warning", "--lifespan", "off",
+    ],
+    "gunicorn": lambda app, port: [
+        str(BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "--workers", "1",
+        "--log-level", "warning", app,
+    ],
+}  # fmt: skip
+Row = dict[str, Any]
+
+
+def stripe_body() -> tuple[str, str]:
+    """A ~1.5 KB payment_intent.succeeded event, split where its id goes."""
+    intent = {"id": "pi_3Pbench", "object": "payment_intent", "amount": 4200,
+              "currency": "eur", "status": "succeeded", "customer": "cus_bench",
+              "description": "Order #1001 " + "x" * 1000, "payment_method_types": ["card"],
+              "metadata": {"order_id": "1001", "source": "bench"}}  # fmt: skip
+    event = {
+        "id": "@ID@",
+        "object": "event",
+        "api_version": "2024-06-20",
+        "created": int(time.time()),
+        "type": "payment_intent.succeeded",
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "data": {"object": intent},
+    }
+    prefix, suffix = json.dumps(event).split("@ID@")
+    return prefix, suffix
+
+
+def write_pool(path: Path, count: int) -> None:
+    """Pre-sign ``count`` deliveries with unique event ids (wrk's Lua has no HMAC)."""
+    prefix, suffix = stripe_body()
+    stamp, run = str(int(time.time())), uuid.uuid4().hex[:10]
+    lines = [prefix, suffix]
+    for n in range(count):
+        event_id = f"evt_{run}{n:07d}"
+        signed = f"{stamp}.{prefix}{event_id}{suffix}".encode()
+        digest = hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+        lines.append(f"{event_id} t={stamp},v1={digest}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def wrk(port: int, connections: int, seconds: float, pool: Path) -> Row:
+    result = subprocess.run(
+        ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+        + ["--timeout", "10s", "-s", str(SCRIPT), f"http://127.0.0.1:{port}/webhooks/bench/"],
+        env={**os.environ, "BENCH_POOL": str(pool), "BENCH_THREADS": str(THREADS)},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )  # fmt: skip
+    for line in result.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return dict(json.loads(line.removeprefix("BENCH_JSON ")))
+    raise RuntimeError(f"wrk said: {result.stdout}{result.stderr}")
+
+
+def counter(url: str, table: str) -> Callable[[], int]:
+    def count() -> int:
+        if url.startswith("sqlite:///"):
+            with contextlib.closing(sqlite3.connect(url[len("sqlite:///") :])) as conn:
+                return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        with psycopg.connect(url.replace("postgres://", "postgresql://")) as conn:
+            row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+            return int(row[0]) if row else 0
+
+    return count
+
+
+@contextlib.contextmanager
+def database(kind: str, folder: str) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{folder}/{uuid.uuid4().hex[:8]}.sqlite3"
+        return
+    postgres = Postgres()
+    postgres.create()
+    try:
+        yield postgres.url
+    finally:
+        postgres.drop()
+
+
+@contextlib.contextmanager
+def serving(server: str, app: str, env: dict[str, str]) -> Iterator[int]:
+    port = free_port()
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            SERVERS[server](app, port), cwd=ROOT, env=env, stdout=log, stderr=log
+        )
+        try:
+            wait_for_port(port)
+            yield port
+        finally:
+            process.kill()
+            process.wait()
+
+
+def measure(
+    label: str,
+    server: str,
+    database: str,
+    app: str,
+    env: dict[str, str],
+    count: Callable[[], int] | None,
+    plan: tuple[int, float, tuple[int, ...]],
+) -> list[Row]:
+    runs, seconds, concurrencies = plan
+    rows = []
+    with serving(server, app, env) as port, tempfile.TemporaryDirectory() as folder:
+        pool = Path(folder) / "pool.txt"
+        write_pool(pool, 2000)
+        wrk(port, 4, 1, pool)  # warm up: imports, connections, caches
+        for connections in concurrencies:
+            results = []
+            for _ in range(runs):
+                write_pool(pool, int(POOL_RATE[label] * seconds * 1.5))
+                before = count() if count else 0
+                result = wrk(port, connections, seconds, pool)
+                time.sleep(0.5)  # let requests cut off by wrk's stop finish
+                result["stored"] = count() - before if count else None
+                results.append(result)
+            rows.append(summarize(label, server, database, connections, results))
+            print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+def summarize(
+    label: str, server: str, database: str, connections: int, results: list[Row]
+) -> Row:
+    rates = [r["requests"] / (r["duration_us"] / 1e6) for r in results]
+    stored = [r["stored"] for r in results if r["stored"] is not None]
+    return {
+        "scenario": "ingest",
+        "app": label,
+        "server": server,
+        "database": database,
+        "connections": connections,
+        "runs": len(results),
+        "rps": statistics.median(rates),
+        "rps_min": min(rates),
+        "rps_max": max(rates),
+        "p50_ms": statistics.median(r["p50_us"] for r in results) / 1000,
+        "p99_ms": statistics.median(r["p99_us"] for r in results) / 1000,
+        "non_2xx": sum(r["non_2xx"] for r in results),
+        "errors": sum(r["socket_errors"] + r["timeouts"] for r in results),
+        "pool_wrapped": sum(r["wrapped"] for r in results),
+        "ok": sum(r["ok"] for r in results),
+        "stored": sum(stored) if stored else None,
+        "unstored_2xx": sum(max(0, r["ok"] - r["stored"]) for r in results)
+        if stored
+        else None,
+    }
+
+
+def format_row(row: Row) -> str:
+    check = "" if row["stored"] is None else f"  stored {row['stored']}/{row['ok']} 2xx"
+    return (
+        f"  {row['app']:<12} {row['server']:<8} {row['database']:<8} c{row['connections']:<3}"
+        f" {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:7.1f} ms"
+        f"  non-2xx {row['non_2xx']}  errors {row['errors']}{check}"
+    )
+
+
+def run(quick: bool) -> list[Row]:
+    plan = (1, 5.0, (16,)) if quick else (3, 10.0, (16, 64))
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as folder:
+        for kind in ("sqlite", "postgres"):
+            with database(kind, folder) as url:
+                ours = Project(url, None, WEBHOOKS_PROCESSING="worker")
+                ours.manage("migrate", "--verbosity", "0")
+                ours.manage("webhooks_endpoint", "add", "bench", "--provider", "stripe", "--secret", SECRET)  # fmt: skip
+                app, count = "project.asgi:application", counter(url, "webhooks_event")
+                for server in ("daphne", "uvicorn"):
+                    rows += measure("ours", server, kind, app, ours.env, count, plan)
+            with database(kind, folder) as url:
+                naive = Project(url, None, settings=NAIVE, BENCH_STRIPE_SECRET=SECRET)
+                naive.manage("migrate", "--run-syncdb", "--verbosity", "0")
+                app = "bench.peers.naive_django.asgi:application"
+                count = counter(url, "receiver_stripeevent")
+                for server in ("daphne", "uvicorn"):
+                    rows += measure("naive Django", server, kind, app, naive.env, count, plan)  # fmt: skip
+    for server in ("daphne", "uvicorn"):
+        app = "bench.peers.raw_asgi:application"
+        rows += measure("raw ASGI", server, "-", app, dict(os.environ), None, plan)
+    app = "bench.peers.flask_app:app"
+    rows += measure("Flask", "gunicorn", "-", app, dict(os.environ), None, plan)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 run of 5 s, c16 only")
+    run(parser.parse_args().quick)
+
+
+if __name__ == "__main__":
+    main()

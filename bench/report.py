@@ -1,0 +1,166 @@
+"""The benchmarks' one table, with the ratios computed from the same run, and the
+machine it ran on: printed, and written to bench/results/<UTC time>.json and
+bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+HERE = Path(__file__).parent
+Row = dict[str, Any]
+COLUMNS = ["scenario", "subject", "setting", "result", "spread", "p50 ms", "p99 ms"]
+COLUMNS += ["errors / check", "same run, compared"]
+
+
+def machine() -> dict[str, str]:
+    def run(*command: str) -> str:
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=10)
+        except OSError:
+            return "?"
+        return (result.stdout or result.stderr).strip().splitlines()[0]
+
+    meminfo = dict(
+        line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines()
+    )
+    try:
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres") as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            postgres = str(row[0]) if row else "?"
+    except psycopg.Error:
+        postgres = "?"
+    packages = ["django", "channels", "daphne", "uvicorn", "gunicorn", "flask"]
+    return {
+        "cpus": str(os.cpu_count()),
+        "nproc": run("nproc"),
+        "memory": f"{int(meminfo['MemTotal'].split()[0]) // 1024} MiB",
+        "load average at start": " ".join(f"{n:.2f}" for n in os.getloadavg()),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        **{name: metadata.version(name) for name in packages},
+        "postgresql": postgres,
+        "wrk": run("wrk", "-v"),
+    }
+
+
+def ratio(ours: Row, rows: list[Row], **match: Any) -> float | None:
+    for row in rows:
+        if row.get("scenario") == "ingest" and match.items() <= row.items():
+            return float(ours["rps"] / row["rps"]) if row["rps"] else None
+    return None
+
+
+def ratios(rows: list[Row]) -> list[Row]:
+    """Ours against the ceiling and the peers, and 4 workers against 1."""
+    found: list[Row] = []
+    for row in rows:
+        if row.get("scenario") != "ingest" or row["app"] != "ours":
+            continue
+        c = row["connections"]
+        name = f"ours {row['server']} {row['database']} c{c}"
+        against = [
+            ("raw ASGI uvicorn", 0.10, {"app": "raw ASGI", "server": "uvicorn", "connections": c}),
+            (f"raw ASGI {row['server']}", 0.5 if row["server"] == "daphne" else None,
+             {"app": "raw ASGI", "server": row["server"], "connections": c}),
+            ("naive Django", 10.0, {"app": "naive Django", "server": row["server"],
+                                    "database": row["database"], "connections": c}),
+            ("Flask gunicorn", None, {"app": "Flask", "connections": c}),
+        ]  # fmt: skip
+        for label, target, match in (
+            against[:1] + against[2:] if row["server"] == "uvicorn" else against
+        ):
+            value = ratio(row, rows, **match)
+            found.append({"ours": name, "against": label, "ratio": value, "target": target})  # fmt: skip
+    processing = {r["workers"]: r["median"] for r in rows if r.get("scenario") == "processing"}  # fmt: skip
+    for workers in (2, 4):
+        if processing.get(1) and workers in processing:
+            found.append(
+                {
+                    "ours": f"{workers} workers",
+                    "against": "1 worker",
+                    "ratio": processing[workers] / processing[1],
+                    "target": 3.0 if workers == 4 else None,
+                }
+            )
+    return found
+
+
+def compared(row: Row, found: list[Row]) -> str:
+    if row.get("scenario") == "ingest" and row["app"] == "ours":
+        name = f"ours {row['server']} {row['database']} c{row['connections']}"
+    elif row.get("scenario") == "processing":
+        name = f"{row['workers']} workers"
+    else:
+        return ""
+    return "; ".join(
+        f"{r['ratio']:.3g}x {r['against']}"
+        + (f" (target ≥ {r['target']:g}x)" if r["target"] else "")
+        for r in found
+        if r["ours"] == name and r["ratio"] is not None
+    )
+
+
+def cells(row: Row, found: list[Row]) -> list[str]:
+    if row["scenario"] == "ingest":
+        check = f"{row['non_2xx']} non-2xx, {row['errors']} errors"
+        if row["stored"] is not None:
+            check += f"; {row['unstored_2xx']} 2xx without a row"
+        return [
+            "ingest", row["app"], f"{row['server']}, {row['database']}, c{row['connections']}",
+            f"{row['rps']:.0f} req/s", f"{row['rps_min']:.0f}-{row['rps_max']:.0f}",
+            f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}", check, compared(row, found),
+        ]  # fmt: skip
+    if row["scenario"] == "processing":
+        return [
+            "processing", f"{row['workers']} worker(s)", f"PostgreSQL, {row['events']} events",
+            f"{row['median']:.0f} events/s", f"{row['min']:.0f}-{row['max']:.0f}",
+            "", "", "", compared(row, found),
+        ]  # fmt: skip
+    losses = f"{row['pushed_missing_max']} missed live, {row['missing_after_resume']} after resume"  # fmt: skip
+    return [
+        "live fan-out", f"{row['dashboards']} dashboards", f"{row['layer']}, {row['rate']:g}/s, {row['seconds']:g} s",
+        f"{row['delivered']} delivered", "", f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}",
+        losses, f"p95 {row['p95_ms']:.1f} ms",
+    ]  # fmt: skip
+
+
+def table(rows: list[Row], found: list[Row]) -> str:
+    lines = [COLUMNS, ["---"] * len(COLUMNS), *(cells(row, found) for row in rows)]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def write(rows: list[Row], quick: bool, command: str, about: dict[str, str]) -> str:
+    found = ratios(rows)
+    text = table(rows, found)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    (HERE / "results").mkdir(exist_ok=True)
+    report = {"time": stamp, "quick": quick, "command": command, "machine": about}
+    report |= {"rows": rows, "ratios": found}
+    (HERE / "results" / f"{stamp}.json").write_text(json.dumps(report, indent=2))
+    machine_lines = "\n".join(f"- {key}: {value}" for key, value in about.items())
+    (HERE / "RESULTS.md").write_text(
+        f"# Benchmark results\n\nThe latest run of `{command}` ({'quick' if quick else 'full'}), "
+        f"{stamp}. Absolute figures drift between machines and with other load on them;"
+        " compare the ratios, measured in the same run.\n\n## Machine\n\n"
+        f"{machine_lines}\n\n## Commands\n\n```\n{command}\n"
+        "# ingest load: wrk -t2 -c<16|64> -d<5|10>s --latency --timeout 10s "
+        "-s bench/wrk/stripe.lua http://127.0.0.1:<port>/webhooks/bench/\n"
+        "# ours: <daphne|uvicorn> project.asgi:application  (WEBHOOKS_PROCESSING=worker, no worker)\n"
+        "# peers: <daphne|uvicorn> bench.peers.raw_asgi:application, "
+        "<daphne|uvicorn> bench.peers.naive_django.asgi:application, "
+        "gunicorn bench.peers.flask_app:app\n```\n\n"
+        "## Results\n\nMedians of the runs; spread is min-max. Ingest POSTs ~1.5 KB signed "
+        "Stripe events, each a new event id; 'without a row' counts 2xx answers that left "
+        "no stored event.\n\n"
+        f"{text}\n"
+    )
+    return text
