@@ -8,7 +8,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import Client
 
-from webhooks import handlers
+from webhooks import handlers, lookup
 from webhooks.ratelimit import buckets
 
 #: Handlers of the demo project's worked example, discovered at start-up.
@@ -22,8 +22,10 @@ def provider_client() -> Client:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> None:
+def _fresh_process_state() -> None:
+    # Rate-limit buckets and kept endpoints outlive a test's rolled-back rows.
     buckets.clear()
+    lookup.forget()
 
 
 @pytest.fixture(autouse=True)

@@ -103,5 +103,10 @@ class Settings:
         """Longest error (type, message, traceback) kept on an event."""
         return cast(int, getattr(settings, "WEBHOOKS_ERROR_CHARS", 8000))
 
+    @property
+    def ENDPOINT_CACHE_SECONDS(self) -> float:
+        """How long a server process keeps an endpoint and its secrets (0: not at all)."""
+        return cast(float, getattr(settings, "WEBHOOKS_ENDPOINT_CACHE_SECONDS", 2.0))
+
 
 conf = Settings()

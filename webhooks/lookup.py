@@ -1,0 +1,65 @@
+"""Finding a delivery's endpoint and its secrets, kept briefly in the process.
+
+Reading them costs two queries per delivery, more than the INSERT that stores
+the event, and they rarely change. Each process keeps them for
+``WEBHOOKS_ENDPOINT_CACHE_SECONDS``: changes saved in the same process apply at
+once (model signals clear the cache), changes made elsewhere (another server,
+the command line) within that time. A delivery that fails verification against
+kept secrets is verified again against fresh ones, so a rotation never refuses
+a genuine delivery.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from webhooks.conf import conf
+from webhooks.models import Endpoint, EndpointSecret
+
+#: Unknown slugs are kept too (as None); a flood of them must not grow memory.
+MAX_KEPT = 1000
+
+_kept: dict[str, tuple[float, Endpoint | None]] = {}
+_lock = threading.Lock()
+
+
+def find(slug: str, *, fresh: bool = False) -> tuple[Endpoint | None, bool]:
+    """The active endpoint called ``slug`` (None if there is none), and whether it was kept."""
+    ttl = conf.ENDPOINT_CACHE_SECONDS
+    now = time.monotonic()
+    if ttl > 0 and not fresh:
+        with _lock:
+            kept = _kept.get(slug)
+        if kept is not None and now - kept[0] < ttl:
+            return kept[1], True
+    endpoint = (
+        Endpoint.objects.prefetch_related("secrets")
+        .filter(slug=slug, is_active=True)
+        .first()
+    )
+    if ttl > 0:
+        with _lock:
+            if len(_kept) >= MAX_KEPT:
+                _kept.clear()
+            _kept[slug] = (now, endpoint)
+    return endpoint, False
+
+
+def forget() -> None:
+    with _lock:
+        _kept.clear()
+
+
+@receiver(post_save, sender=Endpoint, dispatch_uid="webhooks.lookup.endpoint_saved")
+@receiver(post_delete, sender=Endpoint, dispatch_uid="webhooks.lookup.endpoint_deleted")
+@receiver(post_save, sender=EndpointSecret, dispatch_uid="webhooks.lookup.secret_saved")
+@receiver(
+    post_delete, sender=EndpointSecret, dispatch_uid="webhooks.lookup.secret_deleted"
+)
+def _changed(**kwargs: Any) -> None:
+    forget()
