@@ -32,6 +32,8 @@ from webhooks.signals import event_status_changed, send_after_commit
 logger = logging.getLogger("webhooks")
 
 OPEN = (Event.Status.PENDING, Event.Status.RETRYING, Event.Status.PROCESSING)
+#: Columns a status announcement never needs (the body may run to megabytes).
+NOT_ANNOUNCED = ("body", "headers", "payload")
 UNPARSED = "The body did not parse as JSON or a form, so no handler can read it (it is stored as received)."
 
 
@@ -58,20 +60,26 @@ def claim(limit: int, worker: str) -> list[int]:
         .exclude(~Q(ordering_key="") & Exists(earlier_open))
         .order_by("next_attempt_at", "id")
     )
+    lease_end = now + timedelta(seconds=conf.LEASE_SECONDS)
     with transaction.atomic():
         if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True)
-        claimed = list(due.values_list("id", "status")[:limit])
+            # OF self: the joined endpoint rows stay unlocked for other claimers.
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        claimed = list(due.select_related("endpoint").defer(*NOT_ANNOUNCED)[:limit])
         if not claimed:
             return []
-        ids = [event_id for event_id, _ in claimed]
+        ids = [event.pk for event in claimed]
         Event.objects.filter(pk__in=ids).update(
             status=Event.Status.PROCESSING,
             claimed_by=worker,
             attempts=F("attempts") + 1,
-            next_attempt_at=now + timedelta(seconds=conf.LEASE_SECONDS),
+            next_attempt_at=lease_end,
         )
-        announce(ids, dict(claimed))
+        previous = {event.pk: event.status for event in claimed}
+        for event in claimed:
+            event.status, event.claimed_by = Event.Status.PROCESSING, worker
+            event.attempts, event.next_attempt_at = event.attempts + 1, lease_end
+        announce_events(claimed, previous)
     return ids
 
 
@@ -191,7 +199,9 @@ def finish(event: Event, attempt: Attempt, status: str, error: str) -> str | Non
                 "Event %s: lease lost before its outcome was recorded", event.pk
             )
             return None
-        announce([event.pk], {event.pk: Event.Status.PROCESSING})
+        for name, value in fields.items():
+            setattr(event, name, value)
+        announce_events([event], {event.pk: Event.Status.PROCESSING})
     return status
 
 
@@ -212,15 +222,23 @@ def announce(ids: Iterable[int], previous: Mapping[int, str]) -> None:
     transaction.on_commit(partial(_send_changes, list(ids), previous))
 
 
+def announce_events(events: list[Event], previous: Mapping[int, str]) -> None:
+    """As :func:`announce`, for events already loaded and updated in memory."""
+    transaction.on_commit(partial(_send, events, previous))
+
+
 def _send_changes(ids: list[int], previous: Mapping[int, str]) -> None:
-    if not event_status_changed.has_listeners(Event):
-        return
-    events = (
-        Event.objects.select_related("endpoint")
-        .defer("body", "headers", "payload")
-        .filter(pk__in=ids)
-    )
-    for event in events.order_by("id"):
+    if event_status_changed.has_listeners(Event):
+        events = (
+            Event.objects.select_related("endpoint")
+            .defer(*NOT_ANNOUNCED)
+            .filter(pk__in=ids)
+        )
+        _send(list(events.order_by("id")), previous)
+
+
+def _send(events: list[Event], previous: Mapping[int, str]) -> None:
+    for event in events:
         send_after_commit(
             event_status_changed,
             sender=Event,
