@@ -12,7 +12,7 @@ from typing import Any
 
 from webhooks.models import Endpoint, Event
 
-#: Event fields a summary needs; the body itself is never loaded for one.
+#: Event fields a summary reads; the body itself is never loaded for one.
 SUMMARY_FIELDS = (
     "id",
     "endpoint__slug",
@@ -51,23 +51,10 @@ def event_summary(event: Event) -> dict[str, Any]:
 
 
 def summaries(queryset: Any) -> list[dict[str, Any]]:
-    """Summaries straight from a queryset of events, without loading bodies."""
-    rows = queryset.values(*SUMMARY_FIELDS)
+    """Summaries of a queryset of events, loading only the fields they show."""
     return [
-        {
-            "id": row["id"],
-            "endpoint": row["endpoint__slug"],
-            "provider": row["provider"],
-            "event_type": row["event_type"],
-            "delivery_id": row["delivery_id"],
-            "status": row["status"],
-            "attempts": row["attempts"],
-            "received_at": iso(row["received_at"]),
-            "processed_at": iso(row["processed_at"]),
-            "last_error": row["last_error"][:LAST_ERROR_CHARS],
-            "size": row["size"],
-        }
-        for row in rows
+        event_summary(event)
+        for event in queryset.select_related("endpoint").only(*SUMMARY_FIELDS)
     ]
 
 

@@ -15,6 +15,22 @@ from webhooks.ratelimit import buckets
 DEMO_HANDLERS = "orders."
 
 
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Leave the ``postgres`` tests out of runs on other databases (make test runs both).
+
+    They are deselected, not skipped: each lane runs every test it selects.
+    """
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    kept = [item for item in items if item.get_closest_marker("postgres") is None]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
 @pytest.fixture
 def provider_client() -> Client:
     """A client that enforces CSRF, as a provider's server would (it has no token)."""

@@ -23,6 +23,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
+from playwright.sync_api import expect
 
 from tests.csp import POLICY
 
@@ -46,13 +48,6 @@ SCREENSHOT = ROOT / "docs" / "dashboard.png"
 WAIT_MS = 15_000
 # Long enough for the backoff to reach a few seconds and for the server to start.
 RECONNECT_WAIT_MS = 45_000
-
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"{CHROMIUM} is missing: apt-get install chromium", allow_module_level=True
-    )
 
 
 def free_port():

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
@@ -23,8 +22,6 @@ pytestmark = pytest.mark.postgres
 
 @pytest.fixture
 def stack() -> Iterator[tuple[Project, Redis]]:
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("runs with --ds=tests.settings_postgres")
     database, redis = Postgres(), Redis()
     database.create()
     redis.start()

@@ -16,12 +16,6 @@ from webhooks.models import Event
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture(autouse=True)
-def _needs_postgres() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("runs with --ds=tests.settings_postgres")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_copies_of_one_delivery_make_exactly_one_row() -> None:
     make_endpoint("gh", "github", "s3cret")

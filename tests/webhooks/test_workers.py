@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.conf import settings
 
 from tests.servers import Postgres, Project, post_github
 
@@ -31,8 +30,6 @@ Event.objects.bulk_create(
 
 @pytest.fixture
 def database() -> Iterator[Postgres]:
-    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("runs with --ds=tests.settings_postgres")
     database = Postgres()
     database.create()
     yield database
