@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ SERVERS: dict[str, Callable[[str, int], list[str]]] = {
     ],
 }  # fmt: skip
 Row = dict[str, Any]
+#: Runs per figure, seconds per run, concurrencies.
+Plan = tuple[int, float, tuple[int, ...]]
 
 
 def stripe_body() -> tuple[str, str]:
@@ -150,7 +152,7 @@ def measure(
     app: str,
     env: dict[str, str],
     count: Callable[[], int] | None,
-    plan: tuple[int, float, tuple[int, ...]],
+    plan: Plan,
 ) -> list[Row]:
     runs, seconds, concurrencies = plan
     rows = []
@@ -209,37 +211,61 @@ def format_row(row: Row) -> str:
     )
 
 
-def run(quick: bool) -> list[Row]:
+SUBJECTS = ("ours", "naive Django", "raw ASGI", "Flask")
+
+
+def run(quick: bool, only: Iterable[str] = SUBJECTS) -> list[Row]:
+    """Every subject of the scenario, or those named in ``only`` (to profile one)."""
     plan = (1, 5.0, (16,)) if quick else (3, 10.0, (16, 64))
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as folder:
         for kind in ("sqlite", "postgres"):
-            with database(kind, folder) as url:
-                ours = Project(url, None, WEBHOOKS_PROCESSING="worker")
-                ours.manage("migrate", "--verbosity", "0")
-                ours.manage("webhooks_endpoint", "add", "bench", "--provider", "stripe", "--secret", SECRET)  # fmt: skip
-                app, count = "project.asgi:application", counter(url, "webhooks_event")
-                for server in ("daphne", "uvicorn"):
-                    rows += measure("ours", server, kind, app, ours.env, count, plan)
-            with database(kind, folder) as url:
-                naive = Project(url, None, settings=NAIVE, BENCH_STRIPE_SECRET=SECRET)
-                naive.manage("migrate", "--run-syncdb", "--verbosity", "0")
-                app = "bench.peers.naive_django.asgi:application"
-                count = counter(url, "receiver_stripeevent")
-                for server in ("daphne", "uvicorn"):
-                    rows += measure("naive Django", server, kind, app, naive.env, count, plan)  # fmt: skip
-    for server in ("daphne", "uvicorn"):
-        app = "bench.peers.raw_asgi:application"
-        rows += measure("raw ASGI", server, "-", app, dict(os.environ), None, plan)
-    app = "bench.peers.flask_app:app"
-    rows += measure("Flask", "gunicorn", "-", app, dict(os.environ), None, plan)
+            if "ours" in only:
+                rows += ours(kind, folder, plan)
+            if "naive Django" in only:
+                rows += naive(kind, folder, plan)
+    if "raw ASGI" in only:
+        for server in ("daphne", "uvicorn"):
+            app = "bench.peers.raw_asgi:application"
+            rows += measure("raw ASGI", server, "-", app, dict(os.environ), None, plan)
+    if "Flask" in only:
+        app = "bench.peers.flask_app:app"
+        rows += measure("Flask", "gunicorn", "-", app, dict(os.environ), None, plan)
+    return rows
+
+
+def ours(kind: str, folder: str, plan: Plan) -> list[Row]:
+    rows: list[Row] = []
+    with database(kind, folder) as url:
+        project = Project(url, None, WEBHOOKS_PROCESSING="worker")
+        project.manage("migrate", "--verbosity", "0")
+        project.manage("webhooks_endpoint", "add", "bench", "--provider", "stripe", "--secret", SECRET)  # fmt: skip
+        app, count = "project.asgi:application", counter(url, "webhooks_event")
+        for server in ("daphne", "uvicorn"):
+            rows += measure("ours", server, kind, app, project.env, count, plan)
+    return rows
+
+
+def naive(kind: str, folder: str, plan: Plan) -> list[Row]:
+    rows: list[Row] = []
+    with database(kind, folder) as url:
+        project = Project(url, None, settings=NAIVE, BENCH_STRIPE_SECRET=SECRET)
+        project.manage("migrate", "--run-syncdb", "--verbosity", "0")
+        app = "bench.peers.naive_django.asgi:application"
+        count = counter(url, "receiver_stripeevent")
+        for server in ("daphne", "uvicorn"):
+            rows += measure("naive Django", server, kind, app, project.env, count, plan)  # fmt: skip
     return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 run of 5 s, c16 only")
-    run(parser.parse_args().quick)
+    parser.add_argument(
+        "--only", action="append", choices=SUBJECTS, help="measure only this subject"
+    )
+    arguments = parser.parse_args()
+    run(arguments.quick, arguments.only or SUBJECTS)
 
 
 if __name__ == "__main__":

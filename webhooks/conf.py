@@ -108,5 +108,10 @@ class Settings:
         """How long a server process keeps an endpoint and its secrets (0: not at all)."""
         return cast(float, getattr(settings, "WEBHOOKS_ENDPOINT_CACHE_SECONDS", 2.0))
 
+    @property
+    def MAX_WAITING_COMMITS(self) -> int:
+        """Verified deliveries a server process lets wait for a commit before answering 503."""
+        return cast(int, getattr(settings, "WEBHOOKS_MAX_WAITING_COMMITS", 2000))
+
 
 conf = Settings()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -43,6 +43,11 @@ def ingest(slug: str, delivery: Delivery) -> Answer:
     """Verify ``delivery`` for the endpoint ``slug``, store it, and say what to answer."""
     if not buckets.allow(f"source:{delivery.source_ip}", conf.RATE_LIMIT_PER_SOURCE):
         return answers.rate_limited()
+    return verify_and_store(slug, delivery)
+
+
+def verify_and_store(slug: str, delivery: Delivery) -> Answer:
+    """:func:`ingest` after the per-source limit."""
     try:
         return _ingest(slug, delivery)
     except DatabaseError:
@@ -131,15 +136,37 @@ def store(
     event_type: str,
     status: str,
 ) -> tuple[int, bool]:
-    """Insert the event unless (endpoint, delivery id) exists; return its id and whether it is new.
+    """Insert the event unless (endpoint, delivery id) exists; return its id and whether it is new."""
+    event = new_event(
+        endpoint,
+        delivery,
+        payload=payload,
+        delivery_id=delivery_id,
+        event_type=event_type,
+        status=status,
+    )
+    event.ordering_key = ordering_key_of(event)
+    event_id, created = save_new(event)
+    if created:
+        transaction.on_commit(partial(announce_received, [event]))
+        transaction.on_commit(partial(wake_if_pending, [event]))
+    return event_id, created
 
-    The unique constraint, not a prior SELECT, decides: of any number of
-    concurrent copies exactly one insert wins and the others read its id.
-    """
+
+def new_event(
+    endpoint: Endpoint,
+    delivery: Delivery,
+    *,
+    payload: Any,
+    delivery_id: str | None,
+    event_type: str,
+    status: str,
+) -> Event:
+    """The unsaved Event for a verified delivery (its ordering key still unset)."""
     delivery_id = clean_text(delivery_id) or body_hash(delivery.body)
     if len(delivery_id) > 255:
         delivery_id = "sha256:" + hashlib.sha256(delivery_id.encode()).hexdigest()
-    event = Event(
+    return Event(
         endpoint=endpoint,
         provider=endpoint.provider,
         delivery_id=delivery_id,
@@ -153,24 +180,41 @@ def store(
         status=status,
         next_attempt_at=timezone.now() if status == Event.Status.PENDING else None,
     )
-    event.ordering_key = ordering_key_of(event)
+
+
+def save_new(event: Event) -> tuple[int, bool]:
+    """Insert ``event``; if its (endpoint, delivery id) is taken, the id of the row holding it.
+
+    The unique constraint, not a prior SELECT, decides: of any number of
+    concurrent copies exactly one insert wins and the others read its id.
+    """
     try:
         insert(event)
     except IntegrityError:
         existing = (
-            Event.objects.filter(endpoint=endpoint, delivery_id=delivery_id)
+            Event.objects.filter(
+                endpoint_id=event.endpoint_id, delivery_id=event.delivery_id
+            )
             .values_list("pk", flat=True)
             .first()
         )
         if existing is None:
             raise
+        event.pk = None
         return existing, False
-    transaction.on_commit(
-        partial(send_after_commit, event_received, sender=Event, event=event)
-    )
-    if status == Event.Status.PENDING:
-        transaction.on_commit(wakeup.new_work)
     return event.pk, True
+
+
+def announce_received(events: Sequence[Event]) -> None:
+    """Send ``event_received`` for newly committed events."""
+    for event in events:
+        send_after_commit(event_received, sender=Event, event=event)
+
+
+def wake_if_pending(events: Sequence[Event]) -> None:
+    """Wake whatever processes events if any of these newly committed ones is due."""
+    if any(event.status == Event.Status.PENDING for event in events):
+        wakeup.new_work()
 
 
 def ordering_key_of(event: Event) -> str:

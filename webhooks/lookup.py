@@ -50,6 +50,20 @@ def find(slug: str, *, fresh: bool = False) -> tuple[Endpoint | None, bool]:
     return endpoint, False
 
 
+def kept(slug: str) -> Endpoint | None:
+    """The endpoint called ``slug`` if this process keeps it, fresh; never a query.
+
+    None when it is not kept, kept as unknown, or kept too long: the caller then
+    takes the path that may ask the database.
+    """
+    ttl = conf.ENDPOINT_CACHE_SECONDS
+    with _lock:
+        entry = _kept.get(slug)
+    if entry is None or time.monotonic() - entry[0] >= ttl:
+        return None
+    return entry[1]
+
+
 def forget() -> None:
     with _lock:
         _kept.clear()

@@ -37,14 +37,7 @@ async def receive(request: HttpRequest, slug: str) -> HttpResponse:
     body = request.read(limit + 1)
     if len(body) > limit:
         return to_response(answers.body_too_large())
-    delivery = Delivery(
-        method=request.method,
-        headers={name.lower(): value for name, value in request.headers.items()},
-        body=body,
-        source_ip=client_ip(request),
-        url=public_url(request),
-        received_at=received_at,
-    )
+    delivery = delivery_of(request, body, received_at)
     try:
         answer = await sync_to_async(ingest)(slug, delivery)
     except Exception:
@@ -52,6 +45,24 @@ async def receive(request: HttpRequest, slug: str) -> HttpResponse:
         logger.exception("Delivery to %r failed unexpectedly", slug)
         answer = answers.unavailable()
     return to_response(answer)
+
+
+def delivery_of(request: HttpRequest, body: bytes, received_at: float) -> Delivery:
+    """The delivery ``request`` brought, its body already read."""
+    return Delivery(
+        method=request.method or "",
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=body,
+        source_ip=client_ip(request),
+        url=public_url(request),
+        received_at=received_at,
+    )
+
+
+@csrf_exempt
+@login_not_required
+def not_an_endpoint(request: HttpRequest) -> HttpResponse:
+    return to_response(answers.unknown_endpoint())
 
 
 def declared_length(request: HttpRequest) -> int:

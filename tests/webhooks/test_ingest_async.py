@@ -1,0 +1,212 @@
+"""Deliveries verified in the event loop and stored by group commit.
+
+The first delivery to a slug takes the thread path (the endpoint is read from
+the database and kept); later ones are verified in the loop and handed to the
+committer. These tests go through the project's ASGI application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import HttpCommunicator
+from django.test import override_settings
+
+from tests.asgi import application
+from tests.factories import make_endpoint
+from tests.webhooks.test_asgi import asgi_headers
+from tests.webhooks.test_views import github_headers
+from webhooks import committer as committer_module
+from webhooks.models import EndpointSecret, Event, Rejection
+from webhooks.signals import event_received
+
+pytestmark = [
+    pytest.mark.usefixtures("async_db_connections"),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+]
+
+
+async def post(
+    body: bytes, headers: dict[str, str], slug: str = "gh"
+) -> tuple[int, dict]:
+    communicator = HttpCommunicator(
+        application,
+        "POST",
+        f"/webhooks/{slug}/",
+        body=body,
+        headers=asgi_headers(headers, body),
+    )
+    response = await communicator.get_response(timeout=10)
+    await communicator.wait()
+    return response["status"], json.loads(response["body"])
+
+
+def push(number: int) -> bytes:
+    return json.dumps({"ref": "refs/heads/main", "number": number}).encode()
+
+
+async def warmed_endpoint() -> None:
+    """An endpoint this process keeps: its first delivery read it from the database."""
+    await sync_to_async(make_endpoint)("gh", "github", "s3cret")
+    status, _ = await post(push(0), github_headers(push(0), "s3cret"))
+    assert status == 200
+
+
+async def test_a_delivery_to_a_kept_endpoint_is_stored_by_the_committer() -> None:
+    await warmed_endpoint()
+    before = committer_module.committer.stats["events"]
+    body = push(1)
+    status, answer = await post(body, github_headers(body, "s3cret"))
+    assert (status, answer["status"]) == (200, "received")
+    assert committer_module.committer.stats["events"] == before + 1
+
+
+async def test_concurrent_deliveries_each_get_their_own_committed_row() -> None:
+    await warmed_endpoint()
+    bodies = [push(n) for n in range(1, 41)]
+    headers = [github_headers(body, "s3cret") for body in bodies]
+    answers = await asyncio.gather(
+        *(post(body, header) for body, header in zip(bodies, headers, strict=True))
+    )
+    assert {status for status, _ in answers} == {200}
+    assert {answer["status"] for _, answer in answers} == {"received"}
+    for (_, answer), header, body in zip(answers, headers, bodies, strict=True):
+        event = await Event.objects.aget(pk=answer["id"])
+        assert event.delivery_id == header["X-GitHub-Delivery"]
+        assert bytes(event.body) == body
+        assert event.status == Event.Status.PENDING
+    assert await Event.objects.acount() == 41
+
+
+async def test_concurrent_copies_of_one_delivery_store_one_row() -> None:
+    await warmed_endpoint()
+    body = push(7)
+    headers = github_headers(body, "s3cret")
+    answers = await asyncio.gather(*(post(body, headers) for _ in range(12)))
+    assert {status for status, _ in answers} == {200}
+    kinds = sorted(answer["status"] for _, answer in answers)
+    assert kinds == ["duplicate"] * 11 + ["received"]
+    assert len({answer["id"] for _, answer in answers}) == 1
+    assert (
+        await Event.objects.filter(delivery_id=headers["X-GitHub-Delivery"]).acount()
+        == 1
+    )
+
+
+async def test_a_copy_of_an_earlier_delivery_is_a_duplicate() -> None:
+    await warmed_endpoint()
+    body = push(8)
+    headers = github_headers(body, "s3cret")
+    first = await post(body, headers)
+    again = await post(body, headers)
+    assert first[1]["status"] == "received"
+    assert again == (200, {"status": "duplicate", "id": first[1]["id"]})
+
+
+async def test_a_bad_signature_on_a_kept_endpoint_is_refused_and_recorded() -> None:
+    await warmed_endpoint()
+    body = push(9)
+    status, answer = await post(body, github_headers(body, "not the secret"))
+    assert (status, answer) == (
+        401,
+        {"error": "invalid_signature", "reason": "signature_mismatch"},
+    )
+    assert await Rejection.objects.acount() == 1
+    assert await Event.objects.acount() == 1  # the warm-up delivery only
+
+
+async def test_a_secret_rotated_elsewhere_verifies_at_once() -> None:
+    # Another process rotates (no signal reaches this one's kept endpoint): the
+    # delivery signed with the new secret is re-checked against fresh secrets.
+    await warmed_endpoint()
+    # update() sends no signal, as a change made in another process would not.
+    await EndpointSecret.objects.filter(endpoint__slug="gh").aupdate(value="rotated")
+    body = push(10)
+    status, answer = await post(body, github_headers(body, "rotated"))
+    assert (status, answer["status"]) == (200, "received")
+
+
+@override_settings(WEBHOOKS_MAX_WAITING_COMMITS=0)
+async def test_more_deliveries_waiting_than_the_bound_get_503_with_retry_after() -> (
+    None
+):
+    await warmed_endpoint()
+    body = push(11)
+    communicator = HttpCommunicator(
+        application,
+        "POST",
+        "/webhooks/gh/",
+        body=body,
+        headers=asgi_headers(github_headers(body, "s3cret"), body),
+    )
+    response = await communicator.get_response(timeout=10)
+    await communicator.wait()
+    assert response["status"] == 503
+    assert b"retry-after" in {name.lower() for name, _ in response["headers"]}
+    assert json.loads(response["body"]) == {"error": "unavailable"}
+    assert await Event.objects.acount() == 1
+
+
+async def test_new_events_are_announced_after_their_commit() -> None:
+    await warmed_endpoint()
+    seen: list[tuple[int, bool]] = []
+    announced = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def receiver(sender: object, event: Event, **kwargs: object) -> None:
+        # Committed: another connection (this thread's) can read the row.
+        seen.append((event.pk, Event.objects.filter(pk=event.pk).exists()))
+        loop.call_soon_threadsafe(announced.set)
+
+    event_received.connect(receiver, dispatch_uid="test.announced")
+    try:
+        body = push(12)
+        status, answer = await post(body, github_headers(body, "s3cret"))
+        await asyncio.wait_for(announced.wait(), timeout=10)
+    finally:
+        event_received.disconnect(dispatch_uid="test.announced")
+    assert status == 200
+    assert seen == [(answer["id"], True)]
+
+
+async def test_a_batch_stores_in_batch_duplicates_and_earlier_copies_once() -> None:
+    endpoint = await sync_to_async(make_endpoint)("gh", "github", "s3cret")
+    earlier = await Event.objects.acreate(
+        endpoint=endpoint, provider="github", delivery_id="seen", body=b"{}"
+    )
+
+    def event(delivery_id: str) -> Event:
+        return Event(
+            endpoint=endpoint, provider="github", delivery_id=delivery_id, body=b"{}"
+        )
+
+    batch = [event("a"), event("seen"), event("a"), event("b")]
+    outcomes = await sync_to_async(committer_module.store_batch)(batch)
+    a_id = outcomes[0][0]
+    assert outcomes == [
+        (a_id, True),
+        (earlier.pk, False),
+        (a_id, False),
+        (outcomes[3][0], True),
+    ]
+    assert await Event.objects.acount() == 3
+
+
+@pytest.mark.postgres
+async def test_a_value_the_database_refuses_fails_only_its_own_delivery() -> None:
+    # PostgreSQL's jsonb cannot hold \u0000: that one event fails, the others commit.
+    endpoint = await sync_to_async(make_endpoint)("gh", "github", "s3cret")
+    batch = [
+        Event(endpoint=endpoint, provider="github", delivery_id=str(uuid.uuid4()),
+              body=b"{}", payload=payload)
+        for payload in ({"ok": 1}, {"bad": "\x00"}, {"ok": 2})
+    ]  # fmt: skip
+    outcomes = await sync_to_async(committer_module.store_batch)(batch)
+    assert isinstance(outcomes[1], Exception)
+    assert [outcome[1] for outcome in (outcomes[0], outcomes[2])] == [True, True]
+    assert await Event.objects.acount() == 2
