@@ -114,4 +114,20 @@ class Settings:
         return cast(int, getattr(settings, "WEBHOOKS_MAX_WAITING_COMMITS", 2000))
 
 
+    @property
+    def API_SETTLE_SECONDS(self) -> float:
+        """How long the events API and stream wait on a gap in ids before passing it."""
+        return cast(float, getattr(settings, "WEBHOOKS_API_SETTLE_SECONDS", 5.0))
+
+    @property
+    def STREAM_HEARTBEAT_SECONDS(self) -> float:
+        """Quiet time after which the event stream sends a comment line to keep proxies open."""
+        return cast(float, getattr(settings, "WEBHOOKS_STREAM_HEARTBEAT_SECONDS", 15.0))
+
+    @property
+    def STREAM_POLL_SECONDS(self) -> float:
+        """How often a stream reads the database when no live notification wakes it."""
+        return cast(float, getattr(settings, "WEBHOOKS_STREAM_POLL_SECONDS", 5.0))
+
+
 conf = Settings()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from webhooks import views
 
@@ -8,6 +8,8 @@ app_name = "webhooks"
 
 urlpatterns = [
     path("health/", views.health, name="health"),
+    # Before the slugs: "api" is a reserved slug.
+    path("api/", include("webhooks.api.urls")),
     # The trailing slash is optional: providers are given URLs by hand, and a
     # redirect would lose the POST body.
     path("<slug:slug>/", views.receive, name="receive"),

@@ -5,5 +5,6 @@ from __future__ import annotations
 from webhooks.admin.endpoints import EndpointAdmin
 from webhooks.admin.events import EventAdmin
 from webhooks.admin.rejections import RejectionAdmin
+from webhooks.admin.tokens import ApiTokenAdmin
 
-__all__ = ["EndpointAdmin", "EventAdmin", "RejectionAdmin"]
+__all__ = ["ApiTokenAdmin", "EndpointAdmin", "EventAdmin", "RejectionAdmin"]

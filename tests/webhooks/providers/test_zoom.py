@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+
+from tests.factories import make_endpoint
+from tests.webhooks.providers.contract import TimestampedContract
+from tests.webhooks.providers.live_send import send_and_check
+from webhooks.models import Endpoint, Event
+
+SECRET = "Oq8JfDq2RlW0Xb1n5vQm7A"
+OTHER_SECRET = "c3VwZXJzZWNyZXR0b2tlbg"
+
+
+def zoom_signature(secret: str, timestamp: int, body: bytes) -> str:
+    """As Zoom documents it: v0= hex HMAC-SHA256 of "v0:{timestamp}:{body}"."""
+    message = f"v0:{timestamp}:".encode() + body
+    return "v0=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def validation(plain_token: str) -> bytes:
+    return json.dumps(
+        {
+            "payload": {"plainToken": plain_token},
+            "event_ts": int(time.time() * 1000),
+            "event": "endpoint.url_validation",
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+class TestZoom(TimestampedContract):
+    provider = "zoom"
+    secret = SECRET
+    other_secret = OTHER_SECRET
+
+    def sample(self) -> bytes:
+        return json.dumps(
+            {
+                "event": "meeting.started",
+                "event_ts": int(time.time() * 1000),
+                "payload": {
+                    "account_id": "AAAAAABBBB_CCCCdddEE",
+                    "object": {
+                        "id": str(uuid.uuid4().int % 10**11),
+                        "uuid": uuid.uuid4().hex + "==",
+                        "topic": "Weekly planning",
+                    },
+                },
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    def sign(self, body, secret, *, timestamp=None, content_type=""):
+        timestamp = int(time.time()) if timestamp is None else timestamp
+        return {
+            "x-zm-request-timestamp": str(timestamp),
+            "x-zm-signature": zoom_signature(secret, timestamp, body),
+            "User-Agent": "Zoom Marketplace/1.0a",
+        }
+
+    def malformed(self, headers):
+        return {**headers, "x-zm-signature": "v1=" + "0" * 64}
+
+    def without_signature(self, headers):
+        return {k: v for k, v in headers.items() if k != "x-zm-signature"}
+
+    # -- the endpoint.url_validation handshake ------------------------------------------
+
+    def test_url_validation_answers_plain_and_encrypted_token(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
+        body = validation("qgg8vlvZRS6UYooatFL8Aw")
+        response = self.deliver(provider_client, body, self.sign(body, SECRET))
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == "application/json"
+        assert json.loads(response.content) == {
+            "plainToken": "qgg8vlvZRS6UYooatFL8Aw",
+            "encryptedToken": hmac.new(
+                SECRET.encode(), b"qgg8vlvZRS6UYooatFL8Aw", hashlib.sha256
+            ).hexdigest(),
+        }
+        event = Event.objects.get()
+        assert event.status == Event.Status.SKIPPED
+        assert event.event_type == "endpoint.url_validation"
+
+    def test_url_validation_during_rotation_answers_with_the_secret_that_signed(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
+        endpoint.rotate_secret(OTHER_SECRET, timedelta(hours=1))
+        for secret in (SECRET, OTHER_SECRET):
+            token = uuid.uuid4().hex
+            body = validation(token)
+            response = self.deliver(provider_client, body, self.sign(body, secret))
+            expected = hmac.new(secret.encode(), token.encode(), hashlib.sha256)
+            assert response.json()["encryptedToken"] == expected.hexdigest()
+
+    def test_url_validation_with_a_bad_signature_gets_no_token(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
+        body = validation("qgg8vlvZRS6UYooatFL8Aw")
+        response = self.deliver(provider_client, body, self.sign(body, OTHER_SECRET))
+        self.assert_rejected(response, "signature_mismatch")
+        assert b"encryptedToken" not in response.content
+
+    def test_repeated_validation_every_72_hours_is_answered_each_time(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
+        for token in ("first-token", "second-token"):
+            body = validation(token)
+            response = self.deliver(provider_client, body, self.sign(body, SECRET))
+            assert response.json()["plainToken"] == token
+        assert Event.objects.count() == 2
+
+    # -- provider-specific -----------------------------------------------------------
+
+    def test_event_is_typed_and_identified_by_type_time_and_object(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
+        body = self.sample()
+        self.deliver(provider_client, body, self.sign(body, SECRET))
+        event = Event.objects.get()
+        data = json.loads(body)
+        assert event.event_type == "meeting.started"
+        assert event.delivery_id == (
+            f"meeting.started:{data['event_ts']}:{data['payload']['object']['uuid']}"
+        )
+
+    def test_retry_signed_later_is_a_duplicate(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
+        body = self.sample()
+        first = self.deliver(provider_client, body, self.sign(body, SECRET))
+        retry = self.sign(body, SECRET, timestamp=int(time.time()) + 5)
+        second = self.deliver(provider_client, body, retry)
+        assert second.json() == {"status": "duplicate", "id": first.json()["id"]}
+
+    def test_future_timestamp_beyond_tolerance_is_rejected(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
+        body = self.sample()
+        headers = self.sign(body, SECRET, timestamp=int(time.time()) + 3600)
+        self.assert_rejected(
+            self.deliver(provider_client, body, headers), "timestamp_out_of_tolerance"
+        )
+
+    def test_missing_timestamp_is_missing_signature(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
+        body = self.sample()
+        headers = self.sign(body, SECRET)
+        del headers["x-zm-request-timestamp"]
+        self.assert_rejected(
+            self.deliver(provider_client, body, headers), "missing_signature"
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("event_type", ["meeting.started", "meeting.ended"])
+def test_webhooks_send_delivers_a_sample_signed_as_zoom_documents(
+    live_server, event_type
+) -> None:
+    make_endpoint("send-zoom", "zoom", SECRET)
+    event = send_and_check(live_server.url, "send-zoom", event_type)
+    assert event.event_type == event_type
+    timestamp = int(event.headers["x-zm-request-timestamp"])
+    assert event.headers["x-zm-signature"] == zoom_signature(
+        SECRET, timestamp, bytes(event.body)
+    )
