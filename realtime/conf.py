@@ -41,5 +41,14 @@ class Settings:
         """Largest client frame accepted; larger ones close the socket (1009)."""
         return cast(int, getattr(settings, "REALTIME_MAX_FRAME_BYTES", 4096))
 
+    @property
+    def RECHECK_SECONDS(self) -> float:
+        """How often an open socket re-reads its session and user; 0 turns it off.
+
+        A socket outlives the session it was opened with: on logout, expiry, or
+        the user losing staff status or the permission it is closed within this time.
+        """
+        return cast(float, getattr(settings, "REALTIME_RECHECK_SECONDS", 30.0))
+
 
 conf = Settings()

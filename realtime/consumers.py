@@ -1,17 +1,25 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
 
-from realtime import hub, queries
+from realtime import access, hub, queries
 from realtime.conf import conf
 from realtime.wire import message
 from webhooks import processing
 
 CLOSE_FRAME_TOO_BIG = 1009
+#: The session ended or no longer allows the feed: the handshake's 403, in the 4000s.
+CLOSE_ACCESS_ENDED = 4403
+
+logger = logging.getLogger("realtime")
 
 
 class EventFeedConsumer(AsyncWebsocketConsumer):
@@ -26,6 +34,7 @@ class EventFeedConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "realtime.sockets-use-the-hub"
 
     subscriber: hub.Subscriber | None = None
+    watcher: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user: Any = self.scope.get("user")
@@ -48,10 +57,40 @@ class EventFeedConsumer(AsyncWebsocketConsumer):
         )
         await self.send_message("snapshot", events=events)
         self.subscriber.start()
+        if conf.RECHECK_SECONDS > 0:
+            self.watcher = asyncio.create_task(self.watch_access(user.pk))
 
     async def disconnect(self, code: int) -> None:
+        if self.watcher is not None and self.watcher is not asyncio.current_task():
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
         if self.subscriber is not None:
             await hub.leave(self.subscriber)
+
+    async def watch_access(self, user_id: Any) -> None:
+        """Close the socket once its session no longer allows the feed.
+
+        Off the message path: one re-read every REALTIME_RECHECK_SECONDS.
+        """
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None)
+        while True:
+            await asyncio.sleep(conf.RECHECK_SECONDS)
+            try:
+                now = await database_sync_to_async(access.still_allowed)(
+                    session_key, user_id
+                )
+            except DatabaseError:
+                # Unknown is not revoked: keep the socket and ask again next time.
+                logger.warning(
+                    "Could not re-check a live socket's access", exc_info=True
+                )
+                continue
+            if not now.view:
+                await self.close(CLOSE_ACCESS_ENDED)
+                return
+            self.can_replay = now.replay
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -7,12 +8,35 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from webhooks import handlers, lookup
 from webhooks.ratelimit import buckets
 
 #: Handlers of the demo project's worked example, discovered at start-up.
 DEMO_HANDLERS = "orders."
+
+# The property-based tests: the default profile is derandomized, so CI and every
+# run see the same examples and a failure reproduces; HYPOTHESIS_PROFILE=explore
+# draws fresh, more numerous examples for a local hunt. Examples share a test's
+# database fixtures on purpose (each one asserts on counts it read itself), and
+# their time is bounded by their number, not by a per-example deadline.
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "explore",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_collection_modifyitems(

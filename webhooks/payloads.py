@@ -3,7 +3,11 @@
 The raw bytes are always what is stored and verified; the parsed payload is a
 convenience for handlers and the admin. Anything that does not parse cleanly,
 or would not survive a JSON column (NUL characters are refused by PostgreSQL's
-``jsonb``), or nests absurdly deep, gives ``None``.
+``jsonb``), or nests absurdly deep, or holds absurdly many values, gives ``None``.
+
+The size limit on bodies is not enough on its own: parsed, a 5 MiB body of
+``[{},{},...]`` is some 1.7 million dicts and over 100 MB, so the number of
+objects, arrays and form fields is bounded before anything is parsed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from urllib.parse import parse_qsl
 from webhooks.delivery import Delivery
 
 MAX_DEPTH = 64
+#: Most JSON objects and arrays, or form fields, a parsed payload may hold. Real
+#: deliveries hold hundreds; at this bound a payload stays within a few MB.
+MAX_CONTAINERS = 100_000
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
 
@@ -27,6 +34,11 @@ def parse(delivery: Delivery) -> Any:
 
 
 def parse_json(body: bytes) -> Any:
+    # Every object or array opens with one of these bytes (brackets inside strings
+    # count too, so this errs towards refusing), and counting is far cheaper than
+    # parsing.
+    if body.count(b"{") + body.count(b"[") > MAX_CONTAINERS:
+        return None
     try:
         value = json.loads(body)
     except (ValueError, RecursionError):
@@ -38,7 +50,12 @@ def parse_form(body: bytes) -> dict[str, Any] | None:
     """A dict of field to value; repeated fields become lists, in order."""
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=bool(text),
+            max_num_fields=MAX_CONTAINERS,
+        )
     except (UnicodeDecodeError, ValueError):
         return None
     form: dict[str, Any] = {}

@@ -1,0 +1,401 @@
+"""Hostile deliveries: arbitrary methods, headers, bodies, slugs and signatures at ingest.
+
+Through the Django view (the test client, with the site's middleware) and
+through the project's ASGI application (raw scopes, where header bytes need not
+be UTF-8), every answer is one of CONTRACT.md's, nothing is logged at ERROR, and
+a request whose signature is not valid never leaves an event behind. A request
+signed exactly as its provider signs is stored, whatever else it carries.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+from asgiref.sync import async_to_sync
+from asgiref.testing import ApplicationCommunicator
+from django.test import Client, override_settings
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from tests.factories import make_endpoint
+from tests.hostile import assert_contract_answer, describe, error_log
+from webhooks.models import Event
+from webhooks.providers import get_provider
+
+#: One endpoint per signed provider, its slug the provider id.
+PROVIDERS = ("github", "stripe", "slack", "twilio", "standard", "shopify", "basic")
+#: Small, so that bodies on both sides of the limit are cheap to build.
+BODY_LIMIT = 64 * 1024
+SERVER = "http://testserver"
+
+
+def signature_headers(provider_id: str) -> set[str]:
+    """The header names a provider's signature travels in (lower case)."""
+    provider = get_provider(provider_id)
+    signed = provider.sign(
+        b"{}",
+        provider.generate_secret(),
+        url=f"{SERVER}/webhooks/{provider_id}/",
+        delivery_id="probe",
+        timestamp=int(time.time()),
+        content_type="application/json",
+    )
+    return {name.lower() for name in signed.headers}
+
+
+SIGNATURE_HEADERS = {
+    provider_id: signature_headers(provider_id) for provider_id in PROVIDERS
+}
+#: Header names the generated extras never use: they would change what was signed
+#: or where it was sent, and the valid case must stay valid.
+RESERVED = {
+    "host",
+    "content-type",
+    "content-length",
+    "svix-id",
+    "svix-timestamp",
+    "svix-signature",
+    "x-twilio-webhooks-signature-settings",
+    *(name for names in SIGNATURE_HEADERS.values() for name in names),
+}
+
+METHODS = ["POST", "GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE"]
+CONTENT_TYPES = [
+    "application/json",
+    "application/json; charset=latin-1",
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=utf-16",
+    "multipart/form-data; boundary=xyz",
+    "text/plain",
+    "",
+]
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def nested(opening: bytes, leaf: bytes, closing: bytes) -> Callable[[int], bytes]:
+    return lambda depth: opening * depth + leaf + closing * depth
+
+
+bodies = st.one_of(
+    st.just(b""),
+    st.binary(max_size=300),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    # Deep nesting, far past any parser's recursion limit.
+    st.integers(1, 100_000).map(nested(b"[", b"", b"]")),
+    st.integers(1, 20_000).map(nested(b'{"a":', b"1", b"}")),
+    # Invalid UTF-8, NUL bytes raw and escaped, numbers too long to convert.
+    st.binary(max_size=100).map(lambda data: b"\xff\xfe" + data),
+    st.text(max_size=30).map(lambda text: json.dumps({"t": text + "\x00"}).encode()),
+    st.binary(max_size=50).map(lambda data: b'{"a": "' + data + b'\x00"}'),
+    st.integers(4_000, 60_000).map(lambda digits: b"1" * digits),
+    # Forms with repeated keys.
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "Body", "payload"]), st.text(max_size=10)),
+        max_size=10,
+    ).map(lambda pairs: urlencode(pairs).encode()),
+    # Either side of the size limit.
+    st.integers(BODY_LIMIT - 2, BODY_LIMIT + 2).map(lambda size: b"x" * size),
+)
+slugs = st.one_of(
+    st.sampled_from(PROVIDERS),
+    # One path segment: a slug is never a path, so "/" is left out.
+    st.text(max_size=30).filter(lambda text: "/" not in text),
+    st.sampled_from(
+        ["..", "%00", "github%2F..%2Fstripe", "a" * 300, "GITHUB", "github "]
+    ),
+)
+header_names = st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,20}", fullmatch=True).filter(
+    lambda name: name.lower() not in RESERVED
+)
+
+
+@dataclass
+class Plan:
+    """One request: what is sent, and whether its signature is valid."""
+
+    provider_id: str
+    slug: str
+    method: str
+    content_type: str
+    body: bytes
+    extra: dict[str, str]
+    signing: str  # "valid", "garbage" or "none"
+    garbage: list[str] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return f"/webhooks/{quote(self.slug, safe='')}/"
+
+    def signed(self, secret: str) -> tuple[dict[str, str], str]:
+        """The signature headers, and the path (with any query) to post to."""
+        if self.signing == "none":
+            return {}, self.path
+        provider = get_provider(self.provider_id)
+        signed = provider.sign(
+            self.body,
+            secret,
+            url=SERVER + self.path,
+            delivery_id=str(uuid.uuid4()),
+            timestamp=int(time.time()),
+            content_type=self.content_type,
+        )
+        target = signed.url.removeprefix(SERVER) or self.path
+        if self.signing == "valid":
+            return signed.headers, target
+        # Garbage in every signature header (a blank value counts as missing).
+        values = iter(self.garbage)
+        return {name: next(values, "") for name in signed.headers}, target
+
+    @property
+    def stores(self) -> bool:
+        return (
+            self.signing == "valid"
+            and self.slug == self.provider_id
+            and self.method == "POST"
+            and len(self.body) <= BODY_LIMIT
+        )
+
+
+@st.composite
+def plans(draw: st.DrawFn) -> Plan:
+    provider_id = draw(st.sampled_from(PROVIDERS))
+    signing = draw(st.sampled_from(["valid", "valid", "garbage", "none"]))
+    return Plan(
+        provider_id=provider_id,
+        # Mostly the endpoint's own slug and POST, so the verification is reached.
+        slug=provider_id if draw(st.integers(0, 3)) < 3 else draw(slugs),
+        method="POST"
+        if draw(st.integers(0, 3)) < 3
+        else draw(st.sampled_from(METHODS)),
+        content_type=draw(
+            st.one_of(st.sampled_from(CONTENT_TYPES), st.text(max_size=40))
+        ),
+        body=draw(bodies),
+        extra=draw(st.dictionaries(header_names, st.text(max_size=40), max_size=5)),
+        signing=signing,
+        garbage=draw(
+            st.lists(
+                st.one_of(
+                    st.text(max_size=80),
+                    st.just("t=1,v1=00"),
+                    st.just("sha256=" + "0" * 64),
+                    st.just("v1," + "A" * 44),
+                    st.just("Basic " + "=" * 5),
+                    st.from_regex(r"[0-9a-f]{64}", fullmatch=True),
+                ),
+                min_size=3,
+                max_size=3,
+            )
+        ),
+    )
+
+
+@pytest.fixture
+def secrets(db) -> dict[str, str]:
+    made = {}
+    for provider_id in PROVIDERS:
+        secret = get_provider(provider_id).generate_secret()
+        make_endpoint(provider_id, provider_id, secret)
+        made[provider_id] = secret
+    return made
+
+
+def check(plan: Plan, before: int, after: int, status: int, records: list[Any]) -> None:
+    event("stored" if plan.stores else "refused")
+    assert not records, describe(records)
+    if plan.stores:
+        assert status == 200, plan
+        assert after in (before, before + 1)
+    else:
+        assert after == before, f"a row from an unsigned request: {plan}"
+
+
+@override_settings(WEBHOOKS_MAX_BODY_BYTES=BODY_LIMIT)
+@settings(max_examples=150)
+@given(plan=plans())
+def test_view_answers_any_request_within_the_contract(secrets, plan: Plan) -> None:
+    client = Client(enforce_csrf_checks=True)
+    signature, target = plan.signed(secrets[plan.provider_id])
+    before = Event.objects.count()
+    with error_log() as records:
+        response = client.generic(
+            plan.method,
+            target,
+            plan.body,
+            content_type=plan.content_type,
+            headers={**plan.extra, **signature},
+        )
+    assert_contract_answer(
+        response.status_code,
+        {name.lower(): value for name, value in response.items()},
+        response.content,
+        method=plan.method,
+    )
+    check(plan, before, Event.objects.count(), response.status_code, records)
+
+
+# --- the ASGI application, with raw header bytes -------------------------------------
+
+raw_values = st.one_of(
+    st.binary(max_size=60),
+    st.sampled_from(
+        [b"\r\nSet-Cookie: a=b", b"\x00", b"caf\xe9", b"\xff\xfe\xfd", b" " * 10]
+    ),
+)
+raw_names = st.one_of(
+    header_names.map(lambda name: name.lower().encode()),
+    st.binary(min_size=1, max_size=20),
+).filter(lambda name: name.lower().decode("latin-1") not in RESERVED)
+content_lengths = st.one_of(
+    st.none(),
+    st.sampled_from([b"-1", b"abc", b"99999999999999999999", b"\xff", b" 5 ", b""]),
+)
+
+
+@dataclass
+class RawPlan:
+    plan: Plan
+    extra: list[tuple[bytes, bytes]]
+    content_length: bytes | None
+    chunks: int
+    disconnect_early: bool
+
+    def headers(self, signature: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        plan = self.plan
+        length = (
+            str(len(plan.body)).encode()
+            if self.content_length is None
+            else self.content_length
+        )
+        signed = [
+            (name.lower().encode(), value.encode("utf-8", "surrogateescape"))
+            for name, value in signature.items()
+        ]
+        return [
+            (b"host", b"testserver"),
+            (b"content-type", plan.content_type.encode("utf-8", "surrogateescape")),
+            (b"content-length", length),
+            *self.extra,
+            *signed,
+        ]
+
+    @property
+    def stores(self) -> bool:
+        # A declared length over the limit is refused before the body is read.
+        declared_ok = (
+            self.content_length is None or not self.content_length.strip(b" ").isdigit()
+        )
+        return self.plan.stores and declared_ok and not self.disconnect_early
+
+
+@st.composite
+def raw_plans(draw: st.DrawFn) -> RawPlan:
+    return RawPlan(
+        plan=draw(plans()),
+        extra=draw(st.lists(st.tuples(raw_names, raw_values), max_size=5)),
+        content_length=draw(content_lengths),
+        chunks=draw(st.integers(1, 4)),
+        # Hypothesis leans to small numbers, hence the far end for the rare case.
+        disconnect_early=draw(st.integers(0, 9)) == 9,
+    )
+
+
+async def drive(
+    raw: RawPlan, target: str, headers: list[tuple[bytes, bytes]]
+) -> dict[str, Any] | None:
+    """Send one request to the project's ASGI application; its answer, or None if none."""
+    from project.asgi import application
+
+    plan = raw.plan
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": plan.method,
+        "scheme": "http",
+        "path": f"/webhooks/{plan.slug}/",
+        "raw_path": plan.path.encode(),
+        "query_string": target.partition("?")[2].encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("203.0.113.7", 40000),
+        "server": ("testserver", 80),
+    }
+    communicator = ApplicationCommunicator(application, scope)
+    size = max(1, -(-len(plan.body) // raw.chunks))
+    pieces = [plan.body[i : i + size] for i in range(0, len(plan.body), size)] or [b""]
+    if raw.disconnect_early:
+        await communicator.send_input(
+            {"type": "http.request", "body": pieces[0], "more_body": True}
+        )
+        await communicator.send_input({"type": "http.disconnect"})
+        await communicator.wait(timeout=10)
+        return None
+    for index, piece in enumerate(pieces):
+        await communicator.send_input(
+            {
+                "type": "http.request",
+                "body": piece,
+                "more_body": index < len(pieces) - 1,
+            }
+        )
+    start = await communicator.receive_output(timeout=10)
+    body = b""
+    while True:
+        message = await communicator.receive_output(timeout=10)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await communicator.wait(timeout=10)
+    headers_out = {
+        name.decode("latin-1").lower(): value.decode("latin-1")
+        for name, value in start["headers"]
+    }
+    return {"status": start["status"], "headers": headers_out, "body": body}
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(WEBHOOKS_MAX_BODY_BYTES=BODY_LIMIT)
+@settings(max_examples=100)
+@given(raw=raw_plans())
+def test_asgi_application_answers_any_request_within_the_contract(
+    secrets, raw: RawPlan
+) -> None:
+    signature, target = raw.plan.signed(secrets[raw.plan.provider_id])
+    before = Event.objects.count()
+    with error_log() as records:
+        answer = async_to_sync(drive)(raw, target, raw.headers(signature))
+    after = Event.objects.count()
+    event(f"answered {answer['status']}" if answer else "hung up")
+    if answer is None:
+        assert not records, describe(records)
+        assert after == before
+        return
+    assert_contract_answer(
+        answer["status"], answer["headers"], answer["body"], method=raw.plan.method
+    )
+    if raw.stores:
+        check(raw.plan, before, after, answer["status"], records)
+    else:
+        assert not records, describe(records)
+        if not raw.plan.stores:
+            assert after == before, f"a row from an unsigned request: {raw}"
