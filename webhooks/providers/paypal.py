@@ -9,6 +9,7 @@ tests replace, so that they run offline with a chain made in the test.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import secrets
@@ -219,6 +220,11 @@ class PayPalProvider(Provider):
             cached = self._cache.get(url)
         if cached is not None and cached[1] > moment:
             certificate = cached[0]
+        elif running_loop():
+            # Fetching would stall every request on this event loop for up to
+            # FETCH_TIMEOUT. Failing here sends the delivery to the threaded path,
+            # which verifies it again and fetches there (see webhooks.ingest_async).
+            raise InvalidSignature("signature_mismatch", "certificate not fetched yet")
         else:
             certificate = self._fetch_verified(url, moment)
             with self._cache_lock:
@@ -284,6 +290,14 @@ class PayPalProvider(Provider):
 
     def event_type(self, delivery: Delivery, payload: Any) -> str:
         return payloads.field(payload, "event_type") or ""
+
+
+def running_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def chain_is_trusted(

@@ -3,6 +3,7 @@ fake certificate source that records every URL it is asked for."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -23,6 +24,8 @@ from django.test import Client
 from tests.factories import make_endpoint
 from tests.webhooks.providers.contract import SignedBodyContract
 from tests.webhooks.providers.live_send import send_and_check
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
 from webhooks.providers.paypal import (
     Certificates,
@@ -384,4 +387,65 @@ def test_webhooks_send_with_a_sending_key_delivers_a_verified_sample(
         padding.PKCS1v15(),
         hashes.SHA256(),
     )
+    assert certificates.fetched == [CERT_URL]
+
+
+def test_certificate_is_never_fetched_on_an_event_loop(certificates) -> None:
+    # The fast ASGI path verifies on the loop; a fetch there would stall it, so the
+    # delivery is refused there and verified again (and fetched) in a thread.
+    provider = PayPalProvider()
+    body = capture_event()
+    delivery = Delivery(
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            **{k.lower(): v for k, v in paypal_headers(body, WEBHOOK_ID).items()},
+        },
+        body=body,
+        source_ip="127.0.0.1",
+        url="https://hooks.example.com/webhooks/paypal/",
+        received_at=time.time(),
+    )
+
+    async def on_the_loop() -> None:
+        provider.verify(delivery, [WEBHOOK_ID], tolerance=None, now=time.time())
+
+    with pytest.raises(InvalidSignature):
+        asyncio.run(on_the_loop())
+    assert certificates.fetched == []
+    provider.verify(delivery, [WEBHOOK_ID], tolerance=None, now=time.time())
+    asyncio.run(on_the_loop())  # kept now: verified on the loop without a fetch
+    assert certificates.fetched == [CERT_URL]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("async_db_connections")
+async def test_delivery_through_the_asgi_front_door_fetches_off_the_loop(
+    certificates,
+) -> None:
+    from asgiref.sync import sync_to_async
+    from channels.testing import HttpCommunicator
+
+    from tests.asgi import application
+
+    await sync_to_async(make_endpoint)("paypal", "paypal", WEBHOOK_ID)
+    for _ in range(2):
+        body = capture_event()
+        headers = [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            *[
+                (name.lower().encode(), value.encode())
+                for name, value in paypal_headers(body, WEBHOOK_ID).items()
+            ],
+        ]
+        communicator = HttpCommunicator(
+            application, "POST", "/webhooks/paypal/", body=body, headers=headers
+        )
+        response = await communicator.get_response()
+        await communicator.wait()
+        assert response["status"] == 200, response["body"]
+    assert await Event.objects.acount() == 2
     assert certificates.fetched == [CERT_URL]
