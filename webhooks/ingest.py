@@ -29,6 +29,7 @@ from webhooks.exceptions import (
     UnknownProviderError,
 )
 from webhooks.models import Endpoint, Event, Rejection
+from webhooks.providers import provider_classes
 from webhooks.providers.base import Provider
 from webhooks.ratelimit import buckets
 from webhooks.signals import delivery_rejected, event_received, send_after_commit
@@ -173,7 +174,7 @@ def new_event(
         event_type=clean_text(event_type)[:255],
         body=delivery.body,
         size=len(delivery.body),
-        headers=redacted(delivery.headers),
+        headers=redacted(delivery.headers, secret_headers(endpoint)),
         source_ip=delivery.source_ip,
         payload=payload,
         received_at=datetime.fromtimestamp(delivery.received_at, tz=UTC),
@@ -252,7 +253,7 @@ def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:
             Rejection.objects.create(
                 endpoint=endpoint,
                 reason=reason,
-                headers=redacted(delivery.headers),
+                headers=redacted(delivery.headers, secret_headers(endpoint)),
                 body_head=delivery.body[:REJECTED_BODY_KEPT],
                 body_size=len(delivery.body),
                 source_ip=delivery.source_ip,
@@ -275,11 +276,20 @@ def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:
     )
 
 
-def redacted(headers: Mapping[str, str]) -> dict[str, str]:
+def redacted(
+    headers: Mapping[str, str], also: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    hidden = REDACTED_HEADERS | also
     return {
-        name: "[redacted]" if name in REDACTED_HEADERS else clean_text(value)
+        name: "[redacted]" if name in hidden else clean_text(value)
         for name, value in headers.items()
     }
+
+
+def secret_headers(endpoint: Endpoint) -> frozenset[str]:
+    """The headers in which the endpoint's provider sends a secret as is (GitLab's token)."""
+    cls = provider_classes().get(endpoint.provider)
+    return cls.secret_headers if cls is not None else frozenset()
 
 
 def clean_text(value: str | None) -> str:

@@ -18,6 +18,9 @@ class Signed:
     headers: dict[str, str] = field(default_factory=dict)
     #: The URL to post to: the one given, unless the scheme changes it (Twilio's bodySHA256).
     url: str = ""
+    #: The body to post when the scheme carries its signature inside it (Mailgun);
+    #: None: the body given, unchanged.
+    body: bytes | None = None
 
 
 class Provider:
@@ -40,6 +43,9 @@ class Provider:
     needs_secret: ClassVar[bool] = True
     #: Methods besides POST that the provider uses, for handshakes (``{"GET"}``).
     extra_methods: ClassVar[frozenset[str]] = frozenset()
+    #: Lower-case names of headers that carry a secret as is (GitLab's token):
+    #: stored redacted, like Authorization.
+    secret_headers: ClassVar[frozenset[str]] = frozenset()
     #: Option names an endpoint may set, with their defaults.
     option_defaults: ClassVar[Mapping[str, Any]] = {}
 

@@ -4,7 +4,7 @@ import base64
 import binascii
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from webhooks import signing
 from webhooks.delivery import Delivery
@@ -23,19 +23,48 @@ def secret_key(secret: str) -> bytes | None:
         return None
 
 
+def header(delivery: Delivery, name: str) -> str | None:
+    """``webhook-<name>``, or the same value under Svix's ``svix-<name>``."""
+    return delivery.header(f"webhook-{name}") or delivery.header(f"svix-{name}")
+
+
+def verify_signed(
+    delivery: Delivery,
+    keys: Sequence[bytes],
+    *,
+    tolerance: int | None,
+    now: float,
+) -> None:
+    """Check the Standard Webhooks headers of ``delivery`` against every MAC key."""
+    signatures = signing.require(header(delivery, "signature"))
+    message_id = signing.require(header(delivery, "id"), "message id")
+    raw_timestamp = signing.require(header(delivery, "timestamp"), "timestamp")
+    timestamp = signing.parse_timestamp(raw_timestamp)
+    given = []
+    for entry in signatures.split():
+        version, found, signature = entry.partition(",")
+        if not found:
+            raise InvalidSignature("malformed_signature", "expected version,signature")
+        if version == "v1":
+            given.append(signing.decode_base64(signature))
+    signed = f"{message_id}.{raw_timestamp}.".encode() + delivery.body
+    expected = [signing.hmac_digest(key, signed) for key in keys]
+    if not signing.any_matches(expected, given):
+        raise InvalidSignature("signature_mismatch")
+    signing.check_tolerance(timestamp, tolerance, now)
+
+
 class StandardWebhooksProvider(Provider):
     id = "standard"
     name = "Standard Webhooks (Svix, Resend, Clerk, ...)"
     docs_url = "https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md"
     default_tolerance = 300
+    #: The header names :meth:`sign` uses: ``webhook-*``, or ``svix-*`` for Svix's brands.
+    header_prefix: ClassVar[str] = "webhook"
 
     @classmethod
     def generate_secret(cls) -> str:
         return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
-
-    def _header(self, delivery: Delivery, name: str) -> str | None:
-        # Svix sends the same values under svix-* names.
-        return delivery.header(f"webhook-{name}") or delivery.header(f"svix-{name}")
 
     # webhook-signature: space-separated "v1,<base64 HMAC-SHA256 of id.timestamp.body>"
     # entries (several during rotation); other versions (v1a is Ed25519) are skipped.
@@ -47,29 +76,10 @@ class StandardWebhooksProvider(Provider):
         tolerance: int | None,
         now: float,
     ) -> None:
-        header = signing.require(self._header(delivery, "signature"))
-        message_id = signing.require(self._header(delivery, "id"), "message id")
-        raw_timestamp = signing.require(
-            self._header(delivery, "timestamp"), "timestamp"
-        )
-        timestamp = signing.parse_timestamp(raw_timestamp)
-        given = []
-        for entry in header.split():
-            version, found, signature = entry.partition(",")
-            if not found:
-                raise InvalidSignature(
-                    "malformed_signature", "expected version,signature"
-                )
-            if version == "v1":
-                given.append(signing.decode_base64(signature))
-        signed = f"{message_id}.{raw_timestamp}.".encode() + delivery.body
         keys = [key for key in map(secret_key, secrets) if key is not None]
-        expected = [signing.hmac_digest(key, signed) for key in keys]
-        if not signing.any_matches(expected, given):
-            raise InvalidSignature("signature_mismatch")
-        signing.check_tolerance(timestamp, tolerance, now)
+        verify_signed(delivery, keys, tolerance=tolerance, now=now)
 
-    # Signs with the unbranded webhook-* names, which Svix's own library reads too.
+    # Signs with the header names of header_prefix; Svix's library reads both families.
     def sign(
         self,
         body: bytes,
@@ -85,14 +95,15 @@ class StandardWebhooksProvider(Provider):
             raise ValueError("a Standard Webhooks secret is whsec_ followed by base64")
         signed = f"{delivery_id}.{timestamp}.".encode() + body
         signature = base64.b64encode(signing.hmac_digest(key, signed)).decode()
+        prefix = self.header_prefix
         return Signed(
             {
-                "webhook-id": delivery_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": f"v1,{signature}",
+                f"{prefix}-id": delivery_id,
+                f"{prefix}-timestamp": str(timestamp),
+                f"{prefix}-signature": f"v1,{signature}",
             },
             url,
         )
 
     def delivery_id(self, delivery: Delivery, payload: Any) -> str | None:
-        return self._header(delivery, "id")
+        return header(delivery, "id")

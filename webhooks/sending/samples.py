@@ -4,7 +4,9 @@ Each provider has a folder under ``webhooks/samples/`` holding a
 ``manifest.json`` (content type, the non-signature headers the provider sends,
 the event types in order, the first being the default) and one body per type.
 Providers without a folder of their own (hmac, basic, none, custom ones) use
-``generic/``.
+``generic/``. A manifest may also map a type to the event type the provider
+reads from that sample when the two differ (``read_as``: a Slack
+``event_callback`` carries an ``app_mention``).
 
 Bodies and headers carry placeholders that each render replaces with new
 values, so that every delivery is a new event: ``{{id}}`` (24 letters and
@@ -80,6 +82,12 @@ def manifest(folder_name: str) -> dict[str, Any]:
 def types(provider_id: str) -> list[str]:
     """The provider's sample event types, the default first."""
     return list(manifest(folder(provider_id))["types"])
+
+
+def read_as(provider_id: str, event_type: str) -> str:
+    """The event type the provider reads from the sample of ``event_type``."""
+    mapping = manifest(folder(provider_id)).get("read_as", {})
+    return str(mapping.get(event_type, event_type))
 
 
 def fresh_values(now: float) -> dict[str, str]:

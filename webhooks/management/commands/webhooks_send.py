@@ -213,7 +213,8 @@ def _prepare(
     # A signer may add to the query (Twilio's bodySHA256): keep it on the posted URL.
     query = urlsplit(signed.url).query if signed.url else ""
     target = f"{url}?{query}" if query else url
-    return client.Outgoing(target, {**sample.headers, **signed.headers}, sample.body)
+    body = sample.body if signed.body is None else signed.body
+    return client.Outgoing(target, {**sample.headers, **signed.headers}, body)
 
 
 def _read_data(path: str) -> bytes:
