@@ -4,7 +4,8 @@ A provider's test class sets ``provider``, ``secret`` and ``other_secret`` and
 implements ``sign()`` (the real signature, made as the provider makes it) and
 ``sample()``. It inherits :class:`SignedBodyContract` when the signature covers
 the body and :class:`TimestampedContract` when a signed timestamp must be fresh
-(then ``sign()`` honours ``timestamp``).
+(then ``sign()`` honours ``timestamp``). A scheme that carries its signature in
+the body overrides ``signed()``, ``unsigned()`` and ``garbled()`` instead.
 """
 
 from __future__ import annotations
