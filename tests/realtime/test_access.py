@@ -180,3 +180,18 @@ async def test_recheck_can_be_turned_off() -> None:
     await socket.send_json_to({"type": "ping"})
     assert json.loads(await socket.receive_from(timeout=TIMEOUT)) == {"type": "pong"}
     await socket.disconnect()
+
+
+def live_page_after_logout(user: User) -> tuple[int, str]:
+    client = logged_in(user)
+    assert client.get("/admin/webhooks/live/").status_code == 200
+    client.logout()
+    response = client.get("/admin/webhooks/live/")
+    return response.status_code, response.get("Location", "")
+
+
+async def test_live_page_after_logout_sends_to_the_login() -> None:
+    user = await sync_to_async(make_user)()
+    status, location = await sync_to_async(live_page_after_logout)(user)
+    assert status == 302
+    assert location.startswith("/admin/login/")
