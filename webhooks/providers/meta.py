@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -69,8 +68,8 @@ class MetaProvider(Provider):
         configured = str(self.options["verify_token"])
         # No token configured: no GET can match, so the endpoint is never subscribed
         # by someone who merely guessed its URL.
-        if not configured or not hmac.compare_digest(
-            configured.encode(), token.encode()
+        if not configured or not signing.any_matches(
+            [configured.encode()], [token.encode()]
         ):
             raise InvalidSignature("signature_mismatch", "verify token differs")
 
