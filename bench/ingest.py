@@ -130,8 +130,34 @@ def database(kind: str, folder: str) -> Iterator[str]:
         postgres.drop()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds(name: str) -> float:
+    """CPU used so far by the PostgreSQL backends connected to database ``name``.
+
+    Backends are found by their process title ("postgres: 15/main: user database ...");
+    ours are pooled and live through a run, so none of their time is lost.
+    """
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").split()
+            if title[:1] == [b"postgres:"] and name.encode() in title:
+                total += cpu_seconds(int(entry.name))
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+    return total
+
+
 @contextlib.contextmanager
-def serving(server: str, app: str, env: dict[str, str]) -> Iterator[int]:
+def serving(server: str, app: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
+    """Start ``app`` under ``server``; yield its port and process id."""
     port = free_port()
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
@@ -139,7 +165,7 @@ def serving(server: str, app: str, env: dict[str, str]) -> Iterator[int]:
         )
         try:
             wait_for_port(port)
-            yield port
+            yield port, process.pid
         finally:
             process.kill()
             process.wait()
@@ -156,18 +182,28 @@ def measure(
 ) -> list[Row]:
     runs, seconds, concurrencies = plan
     rows = []
-    with serving(server, app, env) as port, tempfile.TemporaryDirectory() as folder:
+    with (
+        serving(server, app, env) as (port, pid),
+        tempfile.TemporaryDirectory() as folder,
+    ):
         pool = Path(folder) / "pool.txt"
         write_pool(pool, 2000)
         wrk(port, 4, 1, pool)  # warm up: imports, connections, caches
+        database_name = env.get("DATABASE_URL", "").rpartition("/")[2]
+        postgres = env.get("DATABASE_URL", "").startswith("postgres")
         for connections in concurrencies:
             results = []
             for _ in range(runs):
                 write_pool(pool, int(POOL_RATE[label] * seconds * 1.5))
                 before = count() if count else 0
+                cpu, db_cpu = cpu_seconds(pid), database_cpu_seconds(database_name)
                 result = wrk(port, connections, seconds, pool)
                 time.sleep(0.5)  # let requests cut off by wrk's stop finish
                 result["stored"] = count() - before if count else None
+                result["app_cpu_s"] = cpu_seconds(pid) - cpu
+                result["db_cpu_s"] = (
+                    database_cpu_seconds(database_name) - db_cpu if postgres else None
+                )
                 results.append(result)
             rows.append(summarize(label, server, database, connections, results))
             print(format_row(rows[-1]), flush=True)
@@ -199,11 +235,24 @@ def summarize(
         "unstored_2xx": sum(max(0, r["ok"] - r["stored"]) for r in results)
         if stored
         else None,
+        # CPU per answered request; the database's only for PostgreSQL (SQLite
+        # runs inside the server process, so its work is in the app's figure).
+        "app_cpu_ms": statistics.median(
+            r["app_cpu_s"] * 1000 / max(1, r["requests"]) for r in results
+        ),
+        "db_cpu_ms": statistics.median(
+            r["db_cpu_s"] * 1000 / max(1, r["requests"]) for r in results
+        )
+        if results[0]["db_cpu_s"] is not None
+        else None,
     }
 
 
 def format_row(row: Row) -> str:
     check = "" if row["stored"] is None else f"  stored {row['stored']}/{row['ok']} 2xx"
+    check += f"  cpu {row['app_cpu_ms']:.2f} ms"
+    if row["db_cpu_ms"] is not None:
+        check += f" + db {row['db_cpu_ms']:.2f} ms"
     return (
         f"  {row['app']:<12} {row['server']:<8} {row['database']:<8} c{row['connections']:<3}"
         f" {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:7.1f} ms"

@@ -1,45 +1,45 @@
-"""The live dashboard's settings, read from Django settings at access time."""
+"""The live dashboard's settings, read from Django settings (kept as webhooks.conf explains)."""
 
 from __future__ import annotations
 
 from typing import cast
 
-from django.conf import settings
+from webhooks.conf import setting
 
 
 class Settings:
     @property
     def GROUP(self) -> str:
         """Channel-layer group every server process's hub joins."""
-        return cast(str, getattr(settings, "REALTIME_GROUP", "webhooks.live"))
+        return cast(str, setting("REALTIME_GROUP", "webhooks.live"))
 
     @property
     def SNAPSHOT_SIZE(self) -> int:
-        return cast(int, getattr(settings, "REALTIME_SNAPSHOT_SIZE", 50))
+        return cast(int, setting("REALTIME_SNAPSHOT_SIZE", 50))
 
     @property
     def RESUME_LIMIT(self) -> int:
-        return cast(int, getattr(settings, "REALTIME_RESUME_LIMIT", 500))
+        return cast(int, setting("REALTIME_RESUME_LIMIT", 500))
 
     @property
     def TICK_SECONDS(self) -> float:
         """How long a burst is gathered before one frame goes to every socket."""
-        return cast(float, getattr(settings, "REALTIME_TICK_SECONDS", 0.05))
+        return cast(float, setting("REALTIME_TICK_SECONDS", 0.05))
 
     @property
     def SOCKET_QUEUE_FRAMES(self) -> int:
         """Frames a socket may have waiting; past that it is closed and resumes on reconnect."""
-        return cast(int, getattr(settings, "REALTIME_SOCKET_QUEUE_FRAMES", 200))
+        return cast(int, setting("REALTIME_SOCKET_QUEUE_FRAMES", 200))
 
     @property
     def SEND_TIMEOUT_SECONDS(self) -> float:
         """Longest a delivery waits on the channel layer before its broadcast is dropped."""
-        return cast(float, getattr(settings, "REALTIME_SEND_TIMEOUT_SECONDS", 0.25))
+        return cast(float, setting("REALTIME_SEND_TIMEOUT_SECONDS", 0.25))
 
     @property
     def MAX_FRAME_BYTES(self) -> int:
         """Largest client frame accepted; larger ones close the socket (1009)."""
-        return cast(int, getattr(settings, "REALTIME_MAX_FRAME_BYTES", 4096))
+        return cast(int, setting("REALTIME_MAX_FRAME_BYTES", 4096))
 
     @property
     def RECHECK_SECONDS(self) -> float:
@@ -48,7 +48,7 @@ class Settings:
         A socket outlives the session it was opened with: on logout, expiry, or
         the user losing staff status or the permission it is closed within this time.
         """
-        return cast(float, getattr(settings, "REALTIME_RECHECK_SECONDS", 30.0))
+        return cast(float, setting("REALTIME_RECHECK_SECONDS", 30.0))
 
 
 conf = Settings()

@@ -19,6 +19,7 @@ else goes to the site's own application unchanged::
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import time
@@ -27,6 +28,8 @@ from typing import Any
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.urls import Resolver404, resolve
 
 from webhooks import answers, views
@@ -83,8 +86,13 @@ class DeliveryHandler(ASGIHandler):
         await send_answer(send, answer)
 
 
+@functools.lru_cache(maxsize=1024)
 def delivery_slug(path_info: str) -> str | None:
-    """The endpoint slug if ``path_info`` is a delivery URL, else None."""
+    """The endpoint slug if ``path_info`` is a delivery URL, else None.
+
+    Kept per path: a site has few endpoints, and resolving costs more than
+    verifying a signature.
+    """
     try:
         match = resolve(path_info)
     except Resolver404:
@@ -92,6 +100,12 @@ def delivery_slug(path_info: str) -> str | None:
     if match.func is not views.receive:
         return None
     return str(match.kwargs["slug"])
+
+
+@receiver(setting_changed, dispatch_uid="webhooks.asgi.urlconf_changed")
+def _urlconf_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ROOT_URLCONF":
+        delivery_slug.cache_clear()
 
 
 async def read_body(receive: Any, limit: int) -> bytes | None:

@@ -34,6 +34,7 @@ from webhooks.ingest import (
     save_new,
     wake_if_pending,
 )
+from webhooks.inserts import insert_events
 from webhooks.models import Event
 
 logger = logging.getLogger("webhooks")
@@ -184,7 +185,7 @@ def store_batch(events: Sequence[Event]) -> list[Outcome]:
     outcome: dict[tuple[int, str], Outcome]
     try:
         with transaction.atomic():
-            Event.objects.bulk_create(unique)
+            insert_events(unique)
         outcome = {key: (event.pk, True) for key, event in first.items()}
     except (IntegrityError, DataError):
         # A duplicate of an earlier row, or one value the database refuses:
