@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -32,11 +32,11 @@ from webhooks.models import Endpoint, Event, Rejection
 from webhooks.providers import provider_classes
 from webhooks.providers.base import Provider
 from webhooks.ratelimit import buckets
+from webhooks.redaction import redact
 from webhooks.signals import delivery_rejected, event_received, send_after_commit
 
 logger = logging.getLogger("webhooks")
 
-REDACTED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 REJECTED_BODY_KEPT = 4096
 
 
@@ -174,7 +174,7 @@ def new_event(
         event_type=clean_text(event_type)[:255],
         body=delivery.body,
         size=len(delivery.body),
-        headers=redacted(delivery.headers, secret_headers(endpoint)),
+        headers=stored_headers(endpoint, delivery),
         source_ip=delivery.source_ip,
         payload=payload,
         received_at=datetime.fromtimestamp(delivery.received_at, tz=UTC),
@@ -253,7 +253,7 @@ def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:
             Rejection.objects.create(
                 endpoint=endpoint,
                 reason=reason,
-                headers=redacted(delivery.headers, secret_headers(endpoint)),
+                headers=stored_headers(endpoint, delivery),
                 body_head=delivery.body[:REJECTED_BODY_KEPT],
                 body_size=len(delivery.body),
                 source_ip=delivery.source_ip,
@@ -276,20 +276,14 @@ def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:
     )
 
 
-def redacted(
-    headers: Mapping[str, str], also: frozenset[str] = frozenset()
-) -> dict[str, str]:
-    hidden = REDACTED_HEADERS | also
-    return {
-        name: "[redacted]" if name in hidden else clean_text(value)
-        for name, value in headers.items()
-    }
-
-
-def secret_headers(endpoint: Endpoint) -> frozenset[str]:
-    """The headers in which the endpoint's provider sends a secret as is (GitLab's token)."""
+def stored_headers(endpoint: Endpoint, delivery: Delivery) -> dict[str, str]:
+    """The delivery's headers as they may be kept: no credential, no secret of the endpoint."""
     cls = provider_classes().get(endpoint.provider)
-    return cls.secret_headers if cls is not None else frozenset()
+    return redact(
+        delivery.headers,
+        secret_headers=cls.secret_headers if cls is not None else (),
+        secrets=endpoint.valid_secrets(),
+    )
 
 
 def clean_text(value: str | None) -> str:
