@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from asgiref.sync import sync_to_async
@@ -18,6 +19,10 @@ from webhooks.ingest import ingest
 from webhooks.origin import client_ip, public_url
 
 logger = logging.getLogger("webhooks")
+
+#: An HTTP header name (RFC 9110 token). Servers refuse others, but an ASGI scope
+#: can carry any bytes; such a name (a NUL in it fails PostgreSQL's jsonb) is dropped.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 # The view only reads the request and answers; everything else is ingest(), one
@@ -51,7 +56,11 @@ def delivery_of(request: HttpRequest, body: bytes, received_at: float) -> Delive
     """The delivery ``request`` brought, its body already read."""
     return Delivery(
         method=request.method or "",
-        headers={name.lower(): value for name, value in request.headers.items()},
+        headers={
+            name.lower(): value
+            for name, value in request.headers.items()
+            if HEADER_NAME.fullmatch(name)
+        },
         body=body,
         source_ip=client_ip(request),
         url=public_url(request),

@@ -399,3 +399,17 @@ def test_asgi_application_answers_any_request_within_the_contract(
         assert not records, describe(records)
         if not raw.plan.stores:
             assert after == before, f"a row from an unsigned request: {raw}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("name", [b"\x00", b"x-\x00", b"x y", b"caf\xe9", b"x:\r\n"])
+def test_header_names_no_server_would_pass_are_dropped_not_fatal(secrets, name) -> None:
+    # PostgreSQL's jsonb refuses a NUL even in a key: such a header used to turn a
+    # valid delivery into a 503 the provider would retry forever.
+    plan = Plan("github", "github", "POST", "application/json", b"{}", {}, "valid")
+    raw = RawPlan(plan, [(name, b"v")], None, 1, False)
+    signature, target = plan.signed(secrets["github"])
+    answer = async_to_sync(drive)(raw, target, raw.headers(signature))
+    assert answer is not None and answer["status"] == 200, answer
+    stored = Event.objects.get().headers
+    assert all(key.isascii() and key.isprintable() for key in stored), stored
