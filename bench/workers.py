@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -28,27 +29,57 @@ RESULTS = Path(__file__).parent / "results"
 CREATE = """
 from django.utils import timezone
 from webhooks.models import Endpoint, Event
+from django.db import connection, transaction
 endpoint, _ = Endpoint.objects.get_or_create(slug="bench", provider="none")
 Event.objects.all().delete()
 now = timezone.now()
-Event.objects.bulk_create(
-    (Event(endpoint=endpoint, provider="none", delivery_id=f"d{n}", event_type="tick",
-           body=b"{}", payload={}, next_attempt_at=now) for n in range(COUNT)),
-    batch_size=1000,
-)
+with transaction.atomic():  # all at once, for workers already waiting
+    Event.objects.bulk_create(
+        (Event(endpoint=endpoint, provider="none", delivery_id=f"d{n}", event_type="tick",
+               body=b"{}", payload={}, next_attempt_at=now) for n in range(COUNT)),
+        batch_size=1000,
+    )
+with connection.cursor() as cursor:
+    cursor.execute("SELECT pg_notify('webhooks_events', '')")
 """
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backends(conn: psycopg.Connection[Any]) -> dict[int, float]:
+    """CPU seconds of the server processes connected to this database, by pid."""
+    pids = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    ).fetchall()
+    found = {}
+    for (pid,) in pids:
+        try:
+            found[pid] = cpu_seconds(pid)
+        except OSError:  # gone since, or another machine's
+            continue
+    return found
 
 
 def measure(
     project: Project, database: Postgres, workers: int, events: int, concurrency: int
-) -> float:
-    project.manage("shell", "-c", CREATE.replace("COUNT", str(events)))
+) -> tuple[float, float, float]:
+    """Events/s, and CPU milliseconds per event of the workers and of PostgreSQL."""
     processes = [
         project.worker("--concurrency", str(concurrency)) for _ in range(workers)
     ]
     url = database.url.replace("postgres://", "postgresql://")
     try:
+        for process in processes:  # started: imports done, waiting for work
+            assert process.stdout is not None
+            process.stdout.readline()
         with psycopg.connect(url, autocommit=True) as conn:
+            before = sum(cpu_seconds(process.pid) for process in processes)
+            database_before = backends(conn)
+            project.manage("shell", "-c", CREATE.replace("COUNT", str(events)))
             while (
                 conn.execute(
                     "SELECT count(*) FROM webhooks_event WHERE status = 'succeeded'"
@@ -59,12 +90,18 @@ def measure(
             started, finished = conn.execute(
                 "SELECT (SELECT min(started_at) FROM webhooks_attempt), max(processed_at) FROM webhooks_event"
             ).fetchone()
+            spent = sum(cpu_seconds(process.pid) for process in processes) - before
+            database_spent = sum(
+                seconds - database_before.get(pid, 0.0)
+                for pid, seconds in backends(conn).items()
+            )
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.communicate(timeout=60)
-    return events / (finished - started).total_seconds()
+    rate = events / (finished - started).total_seconds()
+    return rate, spent * 1000 / events, database_spent * 1000 / events
 
 
 def run(
@@ -80,14 +117,18 @@ def run(
     database = Postgres()
     database.create()
     try:
-        project = Project(database.url, None, settings="bench.settings")
+        # Unbuffered: measure() reads the line a worker prints once it is ready.
+        project = Project(
+            database.url, None, settings="bench.settings", PYTHONUNBUFFERED="1"
+        )
         project.manage("migrate", "--verbosity", "0")
         rows: list[dict[str, Any]] = []
         for workers in (1, 2, 4):
-            rates = [
+            figures = [
                 measure(project, database, workers, events, concurrency)
                 for _ in range(runs)
             ]
+            rates = [rate for rate, _, _ in figures]
             rows.append(
                 {
                     "scenario": "processing",
@@ -97,6 +138,9 @@ def run(
                     "median": statistics.median(rates),
                     "min": min(rates),
                     "max": max(rates),
+                    # On two cores these bound the throughput of any number of workers.
+                    "worker_cpu_ms": statistics.median(f[1] for f in figures),
+                    "database_cpu_ms": statistics.median(f[2] for f in figures),
                 }
             )
             print(

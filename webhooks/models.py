@@ -210,9 +210,11 @@ class Event(models.Model):
                 name="webhooks_event_type",
                 opclasses=["varchar_pattern_ops"],
             ),
-            # The queue: due events, and processing ones whose lease has run out.
+            # The queue: due events, and processing ones whose lease has run out,
+            # in claim order; with the id in the key a claim reads only the rows
+            # it takes, even when a burst shares one next_attempt_at.
             models.Index(
-                fields=["next_attempt_at"],
+                fields=["next_attempt_at", "id"],
                 name="webhooks_event_due",
                 condition=Q(status__in=["pending", "retrying", "processing"]),
             ),
@@ -292,6 +294,7 @@ class Rejection(models.Model):
         cut = list(oldest_kept)
         if cut:
             cls.objects.filter(endpoint=endpoint, id__lt=cut[0]).delete()
+
 
 class ApiToken(models.Model):
     """A bearer token for the events API, the stream and the relay, acting as its user.

@@ -51,6 +51,16 @@ def claim(limit: int, worker: str) -> list[int]:
     On PostgreSQL concurrent claimers skip each other's rows (``SKIP LOCKED``);
     SQLite serialises writers, so there one claimer at a time is still correct.
     """
+    return [event.pk for event in claim_events(limit, worker)]
+
+
+def claim_events(limit: int, worker: str) -> list[Event]:
+    """As :func:`claim`, returning the claimed events loaded for :func:`run_claimed`.
+
+    One transaction of two statements takes the whole batch, and the rows it
+    read are the ones the handlers get: no per-event read follows. The body
+    stays deferred (it may run to megabytes; a handler that reads it loads it).
+    """
     now = timezone.now()
     earlier_open = Event.objects.filter(
         ordering_key=OuterRef("ordering_key"), id__lt=OuterRef("id"), status__in=OPEN
@@ -65,7 +75,7 @@ def claim(limit: int, worker: str) -> list[int]:
         if connection.features.has_select_for_update_skip_locked:
             # OF self: the joined endpoint rows stay unlocked for other claimers.
             due = due.select_for_update(skip_locked=True, of=("self",))
-        claimed = list(due.select_related("endpoint").defer(*NOT_ANNOUNCED)[:limit])
+        claimed = list(due.select_related("endpoint").defer("body")[:limit])
         if not claimed:
             return []
         ids = [event.pk for event in claimed]
@@ -80,7 +90,7 @@ def claim(limit: int, worker: str) -> list[int]:
             event.status, event.claimed_by = Event.Status.PROCESSING, worker
             event.attempts, event.next_attempt_at = event.attempts + 1, lease_end
         announce_events(claimed, previous)
-    return ids
+    return claimed
 
 
 def renew(ids: Iterable[int], worker: str) -> None:
@@ -122,7 +132,18 @@ def run(event_id: int, worker: str) -> str | None:
         or event.claimed_by != worker
     ):
         return None
-    attempt = Attempt.objects.create(event=event, number=event.attempts, worker=worker)
+    return run_claimed(event)
+
+
+def run_claimed(event: Event) -> str | None:
+    """As :func:`run`, for an event just returned by :func:`claim_events`.
+
+    Nothing is read again: the fence in :func:`finish` is what keeps a worker
+    whose lease lapsed from recording an outcome.
+    """
+    attempt = Attempt.objects.create(
+        event=event, number=event.attempts, worker=event.claimed_by
+    )
     handlers = handlers_for(event.provider, event.event_type)
     if not handlers:
         return finish(event, attempt, Event.Status.SKIPPED, "")

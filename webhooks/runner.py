@@ -15,6 +15,7 @@ from django.db import DatabaseError, close_old_connections, connections
 
 from webhooks import processing
 from webhooks.conf import conf
+from webhooks.models import Event
 
 logger = logging.getLogger("webhooks")
 
@@ -27,6 +28,9 @@ class Runner:
     def __init__(self, concurrency: int, name: str) -> None:
         self.concurrency = concurrency
         self.name = name
+        #: Fewest free threads worth a claim while others run: a claim is a
+        #: transaction, so finished events are refilled in batches, not one by one.
+        self.batch = max(1, concurrency // 2)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhooks")
         self.running: set[int] = set()
         self.lock = threading.Lock()
@@ -60,12 +64,19 @@ class Runner:
             self.pool.shutdown(wait=True)
             close_old_connections()
 
-    def _claim_and_start(self) -> int:
+    def wanted(self) -> int:
+        """How many events to claim now: none until a batch's worth of threads is free."""
         free = self.concurrency - len(self.running)
-        if free <= 0:
+        if free <= 0 or (self.running and free < self.batch):
+            return 0
+        return free
+
+    def _claim_and_start(self) -> int:
+        free = self.wanted()
+        if not free:
             return 0
         try:
-            ids = processing.claim(free, self.name)
+            events = processing.claim_events(free, self.name)
         except DatabaseError:
             logger.warning(
                 "Could not claim events; retrying after the poll interval",
@@ -73,26 +84,26 @@ class Runner:
             )
             connections.close_all()
             return 0
-        for event_id in ids:
+        for event in events:
             with self.lock:
-                self.running.add(event_id)
-            self.pool.submit(self._run, event_id)
-        return len(ids)
+                self.running.add(event.pk)
+            self.pool.submit(self._run, event)
+        return len(events)
 
-    def _run(self, event_id: int) -> None:
+    def _run(self, event: Event) -> None:
         try:
             close_old_connections()
-            processing.run(event_id, self.name)
+            processing.run_claimed(event)
             self.processed += 1
         except Exception:
             # The lease lapses and the event runs again: nothing is lost.
             logger.exception(
-                "Processing event %s failed outside its handlers", event_id
+                "Processing event %s failed outside its handlers", event.pk
             )
         finally:
             close_old_connections()
             with self.lock:
-                self.running.discard(event_id)
+                self.running.discard(event.pk)
             self.wakeup.set()
 
     def _renew(self) -> None:

@@ -4,7 +4,9 @@ import random
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import make_endpoint, make_event
@@ -244,6 +246,52 @@ def test_expired_lease_puts_the_event_back_and_fences_the_old_worker(registry) -
     assert processing.run(event.pk, WORKER) == "succeeded"
     event.refresh_from_db()
     assert event.attempts == 2
+
+
+def test_a_claimed_batch_runs_from_the_rows_the_claim_read(registry) -> None:
+    seen = []
+
+    @registry("github", "push")
+    def record(event):
+        seen.append((event.pk, event.payload, event.body))
+
+    endpoint = make_endpoint("gh", "github", "s")
+    now = timezone.now()  # a burst: one due time for all, so the id breaks the tie
+    events = [
+        make_event(endpoint, f"d-{n}", payload={"n": n}, next_attempt_at=now)
+        for n in range(3)
+    ]
+    claimed = processing.claim_events(10, WORKER)
+    assert [event.pk for event in claimed] == [event.pk for event in events]
+    assert {(e.status, e.claimed_by, e.attempts) for e in claimed} == {
+        ("processing", WORKER, 1)
+    }
+    with CaptureQueriesContext(connection) as queries:
+        assert processing.run_claimed(claimed[0]) == "succeeded"
+    # Nothing of the event is read again, except the deferred body the handler asked for.
+    reads = [
+        q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")
+    ]
+    assert len(reads) == 1 and '"body"' in reads[0]
+    assert seen == [(events[0].pk, {"n": 0}, b'{"ok": true}')]
+    assert Attempt.objects.get(event=events[0]).outcome == "succeeded"
+
+
+def test_a_claimed_event_whose_lease_lapsed_records_no_outcome(registry) -> None:
+    @registry("github", "push")
+    def fine(event):
+        pass
+
+    event = make_due()
+    [stale] = processing.claim_events(1, "dead-worker")
+    Event.objects.filter(pk=event.pk).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    [fresh] = processing.claim_events(1, WORKER)
+    assert processing.run_claimed(stale) is None
+    assert processing.run_claimed(fresh) == "succeeded"
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("succeeded", 2)
 
 
 def test_renew_extends_only_the_workers_own_leases() -> None:
