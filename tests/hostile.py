@@ -8,8 +8,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from hypothesis import settings
+
 #: Loggers whose ERROR records mean an unhandled failure somewhere on the request path.
 WATCHED_LOGGERS = ("django", "webhooks", "realtime", "asyncio")
+
+
+def examples(count: int) -> settings:
+    """``count`` examples under the CI profile, scaled by the profile loaded (explore: 10x)."""
+    return settings(max_examples=count * settings.default.max_examples // 100)
+
 
 SIGNATURE_REASONS = {
     "missing_signature",

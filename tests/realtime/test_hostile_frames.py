@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from realtime.conf import conf
 from realtime.consumers import CLOSE_FRAME_TOO_BIG
 from tests.asgi import application
-from tests.hostile import describe, error_log
+from tests.hostile import describe, error_log, examples
 from tests.realtime.test_consumers import ORIGIN, make_user, session_cookie
 
 ERRORS = {"bad_message", "forbidden", "not_found"}
@@ -100,7 +100,7 @@ def test_socket_answers_any_frame_within_the_contract(replay_allowed) -> None:
     perms = ("view_event", "change_event") if replay_allowed else ("view_event",)
     cookie = session_cookie(make_user(perms=perms))
 
-    @settings(max_examples=40)
+    @examples(40)
     @given(
         sent=st.lists(
             st.one_of(

@@ -21,11 +21,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from django.test import Client, override_settings
-from hypothesis import event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from tests.factories import make_endpoint
-from tests.hostile import assert_contract_answer, describe, error_log
+from tests.hostile import assert_contract_answer, describe, error_log, examples
+from webhooks.exceptions import InvalidSignature
 from webhooks.models import Event
 from webhooks.providers import get_provider
 
@@ -145,19 +146,32 @@ class Plan:
     def path(self) -> str:
         return f"/webhooks/{quote(self.slug, safe='')}/"
 
-    def signed(self, secret: str) -> tuple[dict[str, str], str]:
-        """The signature headers, and the path (with any query) to post to."""
+    def signed(
+        self, secret: str, content_type: str | None = None
+    ) -> tuple[dict[str, str], str]:
+        """The signature headers, and the path (with any query) to post to.
+
+        ``content_type``: the one the server will see, when it differs from the
+        planned one. A body the provider cannot sign (Twilio: a form that is not
+        UTF-8) turns a "valid" plan into an unsigned one.
+        """
         if self.signing == "none":
             return {}, self.path
         provider = get_provider(self.provider_id)
-        signed = provider.sign(
-            self.body,
-            secret,
-            url=SERVER + self.path,
-            delivery_id=str(uuid.uuid4()),
-            timestamp=int(time.time()),
-            content_type=self.content_type,
-        )
+        try:
+            signed = provider.sign(
+                self.body,
+                secret,
+                url=SERVER + self.path,
+                delivery_id=str(uuid.uuid4()),
+                timestamp=int(time.time()),
+                content_type=self.content_type
+                if content_type is None
+                else content_type,
+            )
+        except (InvalidSignature, ValueError):
+            self.signing = "none"
+            return {}, self.path
         target = signed.url.removeprefix(SERVER) or self.path
         if self.signing == "valid":
             return signed.headers, target
@@ -230,11 +244,13 @@ def check(plan: Plan, before: int, after: int, status: int, records: list[Any]) 
 
 
 @override_settings(WEBHOOKS_MAX_BODY_BYTES=BODY_LIMIT)
-@settings(max_examples=150)
+@examples(150)
 @given(plan=plans())
 def test_view_answers_any_request_within_the_contract(secrets, plan: Plan) -> None:
     client = Client(enforce_csrf_checks=True)
-    signature, target = plan.signed(secrets[plan.provider_id])
+    # Django's test client sends no Content-Type with an empty body.
+    sent_type = plan.content_type if plan.body else ""
+    signature, target = plan.signed(secrets[plan.provider_id], sent_type)
     before = Event.objects.count()
     with error_log() as records:
         response = client.generic(
@@ -375,7 +391,7 @@ async def drive(
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(WEBHOOKS_MAX_BODY_BYTES=BODY_LIMIT)
-@settings(max_examples=100)
+@examples(100)
 @given(raw=raw_plans())
 def test_asgi_application_answers_any_request_within_the_contract(
     secrets, raw: RawPlan
