@@ -73,20 +73,25 @@ class MailgunProvider(Provider):
         content_type: str,
     ) -> Signed:
         is_form = content_type.split(";")[0].strip().lower() in payloads.FORM_TYPES
+        document: dict[str, Any] = {}
         if is_form:
-            form = dict(parse_qsl(body.decode(), keep_blank_values=True))
-            fields: dict[str, Any] = form
+            fields = dict(parse_qsl(body.decode(), keep_blank_values=True))
         else:
-            document = json.loads(body)
-            if not isinstance(document, dict):
+            parsed = json.loads(body)
+            if not isinstance(parsed, dict):
                 raise ValueError("a Mailgun body is a JSON object")
-            fields = document.setdefault("signature", {})
+            document = parsed
+            nested = document.get("signature")
+            fields = nested if isinstance(nested, dict) else {}
+            document["signature"] = fields
         fields.setdefault("timestamp", str(timestamp))
         fields.setdefault("token", secrets.token_hex(25))
         signed = f"{fields['timestamp']}{fields['token']}".encode()
         fields["signature"] = signing.hmac_digest(secret.encode(), signed).hex()
         signed_body = (
-            urlencode(form) if is_form else json.dumps(document, separators=(",", ":"))
+            urlencode(fields)
+            if is_form
+            else json.dumps(document, separators=(",", ":"))
         )
         return Signed({}, url, signed_body.encode())
 

@@ -6,7 +6,7 @@ import json
 import secrets
 import time
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from django.test import Client
@@ -108,6 +108,34 @@ class TestMailgun(ProviderContract):
         assert SecurityGuard.verify_webhook(
             SECRET, fields["token"], fields["timestamp"], fields["signature"]
         )
+
+    def test_sign_puts_the_signature_into_a_form_body_too(self) -> None:
+        body = urlencode({"event": "opened", "recipient": "alice@example.com"}).encode()
+        signed = MailgunProvider().sign(
+            body,
+            SECRET,
+            url="",
+            delivery_id="",
+            timestamp=1718000000,
+            content_type=FORM,
+        )
+        assert signed.body is not None
+        form = dict(parse_qsl(signed.body.decode()))
+        assert form["event"] == "opened" and form["timestamp"] == "1718000000"
+        assert form["signature"] == mailgun_signature(
+            form["timestamp"], form["token"], SECRET
+        )
+
+    def test_sign_refuses_a_body_that_cannot_carry_the_signature(self) -> None:
+        with pytest.raises(ValueError):
+            MailgunProvider().sign(
+                b"[1, 2]",
+                SECRET,
+                url="",
+                delivery_id="",
+                timestamp=0,
+                content_type="application/json",
+            )
 
     # -- provider-specific -------------------------------------------------------------
 
