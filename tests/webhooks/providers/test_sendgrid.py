@@ -281,3 +281,25 @@ def test_webhooks_send_delivers_a_sample_the_sdk_verifies(
         event.headers["x-twilio-email-event-webhook-signature"],
         event.headers["x-twilio-email-event-webhook-timestamp"],
     )
+
+
+@pytest.mark.django_db
+def test_endpoint_whose_secret_is_no_key_answers_503_not_500(provider_client) -> None:
+    # A misconfigured endpoint: SendGrid retries a 503 once an operator fixes the key.
+    make_endpoint("contract", "sendgrid", "pasted the wrong thing")
+    body = b'[{"event": "delivered", "sg_event_id": "abc"}]'
+    signature = KEY.sign(b"1700000000" + body, ec.ECDSA(hashes.SHA256()))
+    response = provider_client.post(
+        "/webhooks/contract/",
+        body,
+        content_type="application/json",
+        headers={
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(
+                signature
+            ).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": "1700000000",
+        },
+    )
+    assert response.status_code == 503
+    assert response.json() == {"error": "unavailable"}
+    assert Event.objects.count() == 0
