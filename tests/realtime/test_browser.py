@@ -70,6 +70,9 @@ class LiveServer:
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
             "DJANGO_SECRET_KEY": "browser-test-only",
             "DJANGO_DEBUG": "0",
+            # Production settings otherwise, but this server speaks plain HTTP.
+            "DJANGO_SECURE_SSL_REDIRECT": "0",
+            "DJANGO_SECURE_COOKIES": "0",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "REDIS_URL": "",
         }
