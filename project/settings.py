@@ -110,7 +110,11 @@ if redis_url := os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url]},
+            # The layer's receive blocks in Redis for up to 5 s (BZPOPMIN); redis-py's
+            # default 5 s socket timeout would race that reply on an idle layer and
+            # drop a message Redis has already popped. Longer than the block, still
+            # bounded, so a Redis that stops answering is noticed.
+            "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": 15}]},
         }
     }
 else:

@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from channels.layers import BaseChannelLayer, get_channel_layer
 
+from realtime import backpressure
+from realtime.backpressure import Flow
 from realtime.conf import conf
 
 logger = logging.getLogger("realtime")
@@ -50,8 +52,9 @@ class Socket(Protocol):
 class Subscriber:
     """A socket's place in the hub: a bounded queue drained by its own task."""
 
-    def __init__(self, socket: Socket, capacity: int) -> None:
+    def __init__(self, socket: Socket, capacity: int, flow: Flow | None = None) -> None:
         self.socket = socket
+        self.flow = flow
         self.queue: asyncio.Queue[str] = asyncio.Queue(capacity)
         self.task: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
@@ -67,6 +70,11 @@ class Subscriber:
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
+            logger.warning(
+                "A dashboard socket fell %d frames behind; closing it (%d)",
+                self.queue.maxsize,
+                CLOSE_TOO_SLOW,
+            )
             self.close_soon(CLOSE_TOO_SLOW)
 
     def close_soon(self, code: int) -> None:
@@ -88,6 +96,10 @@ class Subscriber:
     async def _drain(self) -> None:
         while True:
             frame = await self.queue.get()
+            if self.flow is not None:
+                # The client is not reading: hold back, so the queue fills and
+                # offer() closes the socket, rather than the server's memory filling.
+                await self.flow.wait()
             await self.socket.send(text_data=frame)
 
 
@@ -121,8 +133,8 @@ class Hub:
                 "Hub could not leave its group; it expires by itself", exc_info=True
             )
 
-    def add(self, socket: Socket) -> Subscriber:
-        subscriber = Subscriber(socket, conf.SOCKET_QUEUE_FRAMES)
+    def add(self, socket: Socket, flow: Flow | None = None) -> Subscriber:
+        subscriber = Subscriber(socket, conf.SOCKET_QUEUE_FRAMES, flow)
         self.subscribers.add(subscriber)
         return subscriber
 
@@ -223,7 +235,8 @@ async def join(socket: Socket) -> Subscriber:
             hub = Hub(layer)
             await hub.start()
             _hubs[loop] = hub
-        return hub.add(socket)
+        # A consumer's send is the server's; it tells when its bytes stop leaving.
+        return hub.add(socket, backpressure.watch(getattr(socket, "base_send", None)))
 
 
 async def leave(subscriber: Subscriber) -> None:

@@ -100,6 +100,110 @@ class Postgres:
         self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+class Cluster:
+    """A private PostgreSQL server on a free port, for tests that stop and restart it.
+
+    The machine's shared server must never be stopped: other test runs use it.
+    PostgreSQL refuses to run as root, so under root the cluster runs as the
+    ``postgres`` system user.
+    """
+
+    def __init__(self) -> None:
+        bindir = Path(
+            subprocess.run(
+                ["pg_config", "--bindir"], capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
+        self.initdb, self.postgres = bindir / "initdb", bindir / "postgres"
+        self.port = free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="webhooks-pg-"))
+        self.data = self.directory / "data"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _as_owner(self, command: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return command
+        return [
+            "setpriv",
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--clear-groups",
+            *command,
+        ]
+
+    def create(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        subprocess.run(
+            self._as_owner(
+                [
+                    str(self.initdb),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self._as_owner(
+                [
+                    str(self.postgres),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    f"unix_socket_directories={self.directory}",
+                    # Throwaway data: a crash of the test machine loses nothing of value.
+                    "-c",
+                    "fsync=off",
+                ]
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self, timeout: float = 30) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                psycopg.connect(
+                    self.url.replace("postgres://", "postgresql://")
+                ).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        """A fast shutdown, as an operator's restart does: clients are disconnected."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def destroy(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 class Project:
     """The demo project configured through its environment, as in production."""
 

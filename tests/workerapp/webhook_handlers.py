@@ -13,7 +13,7 @@ from webhooks.models import Event
 def record(event: Event) -> None:
     payload = event.payload or {}
     if payload.get("marker") and event.attempts == 1:
-        # Tell the test the handler is running, then stall until the worker is killed.
-        Path(payload["marker"]).touch()
+        # Tell the test the handler is running (and where), then stall until killed.
+        Path(payload["marker"]).write_text(str(os.getpid()))
         time.sleep(payload.get("sleep", 60))
     Call.objects.create(event_id=event.pk, pid=os.getpid(), attempt=event.attempts)
