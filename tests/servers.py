@@ -100,6 +100,23 @@ class Postgres:
         self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+def postgres_bindir() -> Path:
+    """Where initdb and postgres are: on PATH, or Debian's /usr/lib/postgresql/<version>/bin."""
+    if found := shutil.which("initdb"):
+        return Path(found).resolve().parent
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda path: (
+            int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0
+        ),
+    )
+    if not versions:
+        raise RuntimeError(
+            "PostgreSQL's server programs are required (apt-get install postgresql)"
+        )
+    return versions[-1].parent
+
+
 class Cluster:
     """A private PostgreSQL server on a free port, for tests that stop and restart it.
 
@@ -109,11 +126,7 @@ class Cluster:
     """
 
     def __init__(self) -> None:
-        bindir = Path(
-            subprocess.run(
-                ["pg_config", "--bindir"], capture_output=True, text=True, check=True
-            ).stdout.strip()
-        )
+        bindir = postgres_bindir()
         self.initdb, self.postgres = bindir / "initdb", bindir / "postgres"
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="webhooks-pg-"))
