@@ -449,3 +449,11 @@ async def test_delivery_through_the_asgi_front_door_fetches_off_the_loop(
         assert response["status"] == 200, response["body"]
     assert await Event.objects.acount() == 2
     assert certificates.fetched == [CERT_URL]
+
+
+def test_default_trusted_roots_are_the_certifi_bundle() -> None:
+    # PayPal's certificates chain to a public CA; the default store must hold such roots.
+    roots = Certificates().roots()
+    assert len(roots) > 50
+    assert all(isinstance(root, x509.Certificate) for root in roots)
+    assert any("DigiCert" in root.subject.rfc4514_string() for root in roots)
