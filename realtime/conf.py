@@ -27,6 +27,11 @@ class Settings:
         return cast(float, setting("REALTIME_TICK_SECONDS", 0.05))
 
     @property
+    def MAX_FRAMES_PER_SECOND(self) -> float:
+        """Frames a server process sends to all its sockets per second, at most (sets the tick)."""
+        return cast(float, setting("REALTIME_MAX_FRAMES_PER_SECOND", 10_000.0))
+
+    @property
     def SOCKET_QUEUE_FRAMES(self) -> int:
         """Frames a socket may have waiting; past that it is closed and resumes on reconnect."""
         return cast(int, setting("REALTIME_SOCKET_QUEUE_FRAMES", 200))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import weakref
 from typing import Any, Protocol
 
@@ -175,17 +176,31 @@ class Hub:
             logger.info("Dashboard hub cannot rejoin its group yet", exc_info=True)
 
     async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = -math.inf
         while True:
             await self.wakeup.wait()
-            # Gather the rest of the burst, then encode one frame for everyone.
-            await asyncio.sleep(conf.TICK_SECONDS)
+            # After a quiet tick the first message goes at once (with whatever
+            # was published in the same turn of the loop); during a burst, one
+            # frame per tick holds everything that arrived meanwhile, encoded
+            # once for everyone.
+            await asyncio.sleep(max(0.0, last + self.tick() - loop.time()))
             self.wakeup.clear()
+            last = loop.time()
             messages, self.pending = self.pending, []
             if not messages:
                 continue
             frame = messages[0] if len(messages) == 1 else batch_frame(messages)
             for subscriber in list(self.subscribers):
                 subscriber.offer(frame)
+
+    def tick(self) -> float:
+        """Seconds between frames: longer with many sockets, so that the frames
+        sent per second (each costs the server a write) stay within
+        ``REALTIME_MAX_FRAMES_PER_SECOND``; latency grows instead of a backlog."""
+        return max(
+            conf.TICK_SECONDS, len(self.subscribers) / conf.MAX_FRAMES_PER_SECOND
+        )
 
     async def _rejoin(self) -> None:
         while True:

@@ -115,6 +115,36 @@ async def test_a_stalled_socket_is_closed_and_never_holds_up_the_others() -> Non
         await hub.leave(subscriber)
 
 
+@override_settings(
+    CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+    REALTIME_TICK_SECONDS=3600,
+)
+async def test_the_first_message_after_a_quiet_tick_goes_at_once() -> None:
+    # With an hour-long tick, only a leading-edge flush can deliver it.
+    from channels.layers import get_channel_layer
+
+    recording = RecordingSocket()
+    subscriber = await hub.join(recording)
+    subscriber.start()
+    await publish(get_channel_layer(), 1)
+    await wait_for(lambda: len(recording.messages()) == 1)
+    # The next one waits for the tick: a burst shares the following frame.
+    await publish(get_channel_layer(), 2)
+    await asyncio.sleep(0.2)
+    assert [m["event"]["id"] for m in recording.messages()] == [1]
+    await hub.leave(subscriber)
+
+
+@override_settings(REALTIME_TICK_SECONDS=0.05, REALTIME_MAX_FRAMES_PER_SECOND=1000)
+async def test_the_tick_grows_with_the_sockets_to_bound_frames_per_second() -> None:
+    from channels.layers import InMemoryChannelLayer
+
+    one = hub.Hub(InMemoryChannelLayer())
+    assert one.tick() == 0.05
+    one.subscribers = {object() for _ in range(200)}  # type: ignore[misc]
+    assert one.tick() == 0.2  # 200 sockets x 5 frames/s = 1000 frames/s
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
