@@ -229,6 +229,9 @@ class Project:
     ) -> None:
         self.env = {
             **os.environ,
+            # Production settings otherwise, but these servers speak plain HTTP.
+            "DJANGO_SECURE_SSL_REDIRECT": "0",
+            "DJANGO_SECURE_COOKIES": "0",
             **env,
             "DJANGO_SETTINGS_MODULE": settings,
             "DJANGO_SECRET_KEY": "end-to-end-tests",
