@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import secrets
 import threading
 import urllib.request
+import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +54,27 @@ ALGORITHM = "SHA256withRSA"
 FETCH_TIMEOUT = 5.0
 MAX_CERTIFICATE_BYTES = 64 * 1024
 CACHED_AT_MOST = 32
+PEM_END = b"-----END CERTIFICATE-----"
+
+
+@functools.cache
+def public_roots() -> list[x509.Certificate]:
+    # One by one: a root that this version of cryptography refuses (or warns about,
+    # such as a zero serial number) is left out instead of failing every delivery.
+    with open(certifi.where(), "rb") as bundle:
+        text = bundle.read()
+    roots = []
+    for block in text.split(PEM_END):
+        start = block.find(b"-----BEGIN CERTIFICATE-----")
+        if start < 0:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                roots.append(x509.load_pem_x509_certificate(block[start:] + PEM_END))
+            except (ValueError, Warning):
+                continue
+    return roots
 
 
 def certificate_url_allowed(url: str) -> bool:
@@ -109,8 +132,8 @@ class Certificates:
         return data
 
     def roots(self) -> list[x509.Certificate]:
-        with open(certifi.where(), "rb") as bundle:
-            return x509.load_pem_x509_certificates(bundle.read())
+        """The public CA roots of certifi's bundle, read once per process."""
+        return public_roots()
 
 
 @dataclass(frozen=True)
