@@ -117,6 +117,15 @@ if redis_url := os.environ.get("REDIS_URL"):
             "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": 15}]},
         }
     }
+    # Shared by every process: rate limits hold across them (webhooks.ratelimit).
+    # Short timeouts: a slow Redis delays only the background sync, never a delivery.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

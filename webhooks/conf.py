@@ -65,7 +65,7 @@ class Settings:
 
     @property
     def RATE_LIMIT_PER_ENDPOINT(self) -> tuple[int, float] | None:
-        """``(requests, seconds)`` allowed per endpoint and server process, or None."""
+        """``(requests, seconds)`` allowed per endpoint (all server processes, see ratelimit), or None."""
         return cast(
             "tuple[int, float] | None",
             setting("WEBHOOKS_RATE_LIMIT_PER_ENDPOINT", None),
@@ -73,11 +73,28 @@ class Settings:
 
     @property
     def RATE_LIMIT_PER_SOURCE(self) -> tuple[int, float] | None:
-        """``(requests, seconds)`` allowed per source IP and server process, or None."""
+        """``(requests, seconds)`` allowed per source IP (all server processes), or None."""
         return cast(
             "tuple[int, float] | None",
             setting("WEBHOOKS_RATE_LIMIT_PER_SOURCE", None),
         )
+
+    @property
+    def REJECTION_LIMIT(self) -> tuple[int, float] | None:
+        """``(rejections, seconds)`` one source may cause at one endpoint before 429, or None.
+
+        Past it, the source's deliveries to that endpoint are answered 429 before
+        any verification or database write, until the bucket refills.
+        """
+        return cast(
+            "tuple[int, float] | None",
+            setting("WEBHOOKS_REJECTION_LIMIT", (20, 60.0)),
+        )
+
+    @property
+    def RATE_LIMIT_CACHE(self) -> str | None:
+        """The cache alias through which server processes share rate-limit counts."""
+        return cast("str | None", setting("WEBHOOKS_RATE_LIMIT_CACHE", "default"))
 
     @property
     def RETRY_AFTER_SECONDS(self) -> int:

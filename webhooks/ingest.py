@@ -97,6 +97,9 @@ def refuse(
     """
     if delivery.method != "POST" and delivery.method not in provider.extra_methods:
         return answers.method_not_allowed(provider.extra_methods)
+    if buckets.exhausted(rejections_key(endpoint, delivery), conf.REJECTION_LIMIT):
+        # A source that keeps failing costs no more verification or writes.
+        return answers.rate_limited()
     if not endpoint.allows(delivery.source_ip):
         reject(endpoint, "ip_not_allowed", delivery)
         return answers.forbidden()
@@ -243,8 +246,13 @@ def insert(event: Event) -> None:
         event.save(force_insert=True)
 
 
+def rejections_key(endpoint: Endpoint, delivery: Delivery) -> str:
+    return f"rejected:{endpoint.pk}:{delivery.source_ip}"
+
+
 def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:
     """Count and keep a refused delivery; failure to record it never changes the answer."""
+    buckets.allow(rejections_key(endpoint, delivery), conf.REJECTION_LIMIT)
     logger.info(
         "Delivery to %r rejected: %s from %s", endpoint.slug, reason, delivery.source_ip
     )
