@@ -111,6 +111,11 @@ class EndpointForm(EndpointFormBase):
     def _check_secret(self, cleaned: dict[str, Any]) -> None:
         if cleaned.get("new_secret") and cleaned.get("generate_secret"):
             self.add_error("new_secret", "Enter a secret or generate one, not both.")
+        if cleaned.get("new_secret") and self.provider_instance is not None:
+            try:
+                self.provider_instance.check_secret(cleaned["new_secret"])
+            except ProviderConfigError as error:
+                self.add_error("new_secret", str(error))
         adding = self.instance._state.adding
         has_secret = cleaned.get("new_secret") or cleaned.get("generate_secret")
         # Without a secret every delivery would answer 401; say so now rather

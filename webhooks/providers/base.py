@@ -63,6 +63,13 @@ class Provider:
         """A new random secret in the form the provider's dashboard would show."""
         return secrets.token_urlsafe(32)
 
+    def check_secret(self, secret: str) -> None:
+        """Raise :class:`~webhooks.exceptions.ProviderConfigError` for a secret this
+        provider cannot use (a public key that does not parse), so the admin and
+        ``webhooks_endpoint`` refuse it before any delivery does. The message
+        must not repeat the secret.
+        """
+
     def verify(
         self,
         delivery: Delivery,

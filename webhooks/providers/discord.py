@@ -75,6 +75,9 @@ class DiscordProvider(Provider):
         seed = key.private_bytes_raw()
         return (seed + key.public_key().public_bytes_raw()).hex()
 
+    def check_secret(self, secret: str) -> None:
+        load_key(secret)
+
     # X-Signature-Ed25519: hex Ed25519 signature of the X-Signature-Timestamp value
     # followed by the raw body. Discord defines no freshness window; an endpoint's
     # tolerance is applied when set.

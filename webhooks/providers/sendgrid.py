@@ -81,6 +81,9 @@ class SendGridProvider(Provider):
         )
         return base64.b64encode(der).decode()
 
+    def check_secret(self, secret: str) -> None:
+        load_key(secret)
+
     # X-Twilio-Email-Event-Webhook-Signature: base64 DER ECDSA (P-256, SHA-256) of
     # the X-Twilio-Email-Event-Webhook-Timestamp value followed by the raw body.
     # SendGrid applies no freshness window; an endpoint's tolerance is applied when set.

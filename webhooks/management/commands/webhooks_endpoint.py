@@ -15,6 +15,7 @@ from webhooks.exceptions import ProviderConfigError, UnknownProviderError
 from webhooks.links import endpoint_url
 from webhooks.models import Endpoint, validate_not_reserved
 from webhooks.providers import get_provider, provider_ids
+from webhooks.providers.base import Provider
 
 
 class Command(BaseCommand):
@@ -100,6 +101,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Provider {provider.id!r} verifies signatures: pass --secret or --generate-secret."
             )
+        if secret:
+            check_secret(provider, secret)
         with transaction.atomic():
             endpoint = Endpoint.objects.create(
                 slug=slug,
@@ -140,6 +143,7 @@ class Command(BaseCommand):
             if options["generate_secret"]
             else options["secret"]
         )
+        check_secret(provider, secret)
         endpoint.rotate_secret(secret, timedelta(hours=options["grace_hours"]))
         self.stdout.write(
             f"Secret of {endpoint.slug} rotated; earlier secrets stay valid for "
@@ -190,3 +194,10 @@ def parse_options(pairs: list[str]) -> dict[str, Any]:
         except ValueError:
             options[name] = value
     return options
+
+
+def check_secret(provider: Provider, secret: str) -> None:
+    try:
+        provider.check_secret(secret)
+    except ProviderConfigError as error:
+        raise CommandError(f"Not a secret for {provider.id!r}: {error}") from None
