@@ -122,8 +122,33 @@ def cells(row: Row, found: list[Row]) -> list[str]:
     if row["scenario"] == "processing":
         return [
             "processing", f"{row['workers']} worker(s)", f"PostgreSQL, {row['events']} events",
-            f"{row['median']:.0f} events/s", f"{row['min']:.0f}-{row['max']:.0f}",
-            "", "", "", compared(row, found),
+            f"{row['median']:.0f} events/s", f"{row['min']:.0f}-{row['max']:.0f}", "", "",
+            f"CPU per event: workers {row['worker_cpu_ms']:.2f} ms, PostgreSQL {row['database_cpu_ms']:.2f} ms"
+            if "worker_cpu_ms" in row else "",
+            compared(row, found),
+        ]  # fmt: skip
+    if row["scenario"] == "latency":
+        return [
+            "commit → handler start", f"{row['mode']} mode", f"PostgreSQL, {row['rate']:g}/s, {row['seconds']:g} s",
+            f"{row['started']} of {row['delivered']} started", f"max {row['max_ms']:.1f} ms",
+            f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}",
+            f"from the 2xx: p50 {row['after_2xx_p50_ms']:.1f}, p99 {row['after_2xx_p99_ms']:.1f} ms",
+            verdict(row["p99_ms"] < row["target_p99_ms"], f"p99 < {row['target_p99_ms']:g} ms"),
+        ]  # fmt: skip
+    if row["scenario"] == "store":
+        target = row["target_ms"]
+        return [
+            "store", row["subject"], f"PostgreSQL, {row['events']:,} events",
+            f"{row['ms']:.1f} ms", f"{row['min_ms']:.1f}-{row['max_ms']:.1f}", "", "",
+            f"{row['queries']} queries, {row['database_ms']:.1f} ms in the database",
+            verdict(row["ms"] < target, f"< {target:g} ms") if target else "",
+        ]  # fmt: skip
+    if row["scenario"] == "memory":
+        return [
+            "memory", f"RSS of the {row['process']}", f"{row['first_mark']:,} vs {row['deliveries']:,} deliveries",
+            f"{row['rss_first_mib']:.1f} → {row['rss_last_mib']:.1f} MiB", "", "", "",
+            f"{row['growth']:+.1%}",
+            verdict(abs(row["growth"]) <= row["target_growth"], f"within {row['target_growth']:.0%}"),
         ]  # fmt: skip
     losses = f"{row['pushed_missing_max']} missed live, {row['missing_after_resume']} after resume"  # fmt: skip
     return [
@@ -133,12 +158,24 @@ def cells(row: Row, found: list[Row]) -> list[str]:
     ]  # fmt: skip
 
 
+def verdict(met: bool, target: str) -> str:
+    return f"target {target}: {'met' if met else 'missed'}"
+
+
 def table(rows: list[Row], found: list[Row]) -> str:
     lines = [COLUMNS, ["---"] * len(COLUMNS), *(cells(row, found) for row in rows)]
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
-def write(rows: list[Row], quick: bool, command: str, about: dict[str, str]) -> str:
+def write(
+    rows: list[Row],
+    quick: bool,
+    command: str,
+    about: dict[str, str],
+    *,
+    markdown: bool = True,
+) -> str:
+    """Write the results JSON and, unless ``markdown`` is False (a partial run), RESULTS.md."""
     found = ratios(rows)
     text = table(rows, found)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H%M%SZ")
@@ -146,6 +183,8 @@ def write(rows: list[Row], quick: bool, command: str, about: dict[str, str]) -> 
     report = {"time": stamp, "quick": quick, "command": command, "machine": about}
     report |= {"rows": rows, "ratios": found}
     (HERE / "results" / f"{stamp}.json").write_text(json.dumps(report, indent=2))
+    if not markdown:
+        return text
     machine_lines = "\n".join(f"- {key}: {value}" for key, value in about.items())
     (HERE / "RESULTS.md").write_text(
         f"# Benchmark results\n\nThe latest run of `{command}` ({'quick' if quick else 'full'}), "
@@ -157,7 +196,13 @@ def write(rows: list[Row], quick: bool, command: str, about: dict[str, str]) -> 
         "# ours: <daphne|uvicorn> project.asgi:application  (WEBHOOKS_PROCESSING=worker, no worker)\n"
         "# peers: <daphne|uvicorn> bench.peers.raw_asgi:application, "
         "<daphne|uvicorn> bench.peers.naive_django.asgi:application, "
-        "gunicorn bench.peers.flask_app:app\n```\n\n"
+        "gunicorn bench.peers.flask_app:app\n"
+        "# commit → handler start: 20 deliveries/s to daphne, inline mode, then worker mode "
+        "with one webhooks_worker\n"
+        "# store: generated events (INSERT ... SELECT generate_series; 1,000,000, quick "
+        "100,000), reads timed in a Django process\n"
+        "# memory: wrk -t2 -c16 to daphne (worker mode) with one webhooks_worker; "
+        "RSS after 1,000 and after 100,000 deliveries (quick 20,000)\n```\n\n"
         "## Results\n\nMedians of the runs; spread is min-max. Ingest POSTs ~1.5 KB signed "
         "Stripe events, each a new event id; 'without a row' counts 2xx answers that left "
         "no stored event.\n\n"

@@ -1,5 +1,7 @@
 """Every benchmark scenario in one run, beside the ceiling and the peers: ingest
-(bench/ingest.py), processing (bench/workers.py) and live fan-out (bench/fanout.py).
+(bench/ingest.py), processing (bench/workers.py), commit → handler start
+(bench/latency.py), live fan-out (bench/fanout.py), the store at scale
+(bench/store.py) and memory (bench/memory.py).
 
     python -m bench.run [--quick]     (make bench, make bench-quick)
 
@@ -14,7 +16,17 @@ import sys
 import time
 from typing import Any
 
-from bench import fanout, ingest, report, workers
+from bench import fanout, ingest, latency, memory, report, store, workers
+
+#: In the order they run and are printed.
+SCENARIOS: dict[str, Any] = {
+    "ingest": ingest,
+    "processing": workers,
+    "latency": latency,
+    "fanout": fanout,
+    "store": store,
+    "memory": memory,
+}
 
 
 def main() -> None:
@@ -22,18 +34,33 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="about a minute: short runs, fewer cases"
     )
-    quick = parser.parse_args().quick
+    parser.add_argument(
+        "--only",
+        metavar="NAME,...",
+        help="run only these scenarios: " + ", ".join(SCENARIOS),
+    )
+    options = parser.parse_args()
+    quick = options.quick
+    chosen = options.only.split(",") if options.only else list(SCENARIOS)
+    if unknown := set(chosen) - set(SCENARIOS):
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     command = "python -m bench.run" + (" --quick" if quick else "")
+    command += f" --only {options.only}" if options.only else ""
     about = report.machine()  # before the load: its load average is other tenants'
 
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
-    for name, scenario in (("ingest", ingest), ("processing", workers), ("live fan-out", fanout)):  # fmt: skip
+    for name in chosen:
+        scenario = SCENARIOS[name]
         print(f"== {name}", flush=True)
         rows += scenario.run(quick)
     about["duration"] = f"{time.monotonic() - started:.0f} s"
-    print(report.write(rows, quick, command, about))
-    print(f"\nWritten: bench/RESULTS.md and bench/results/ ({about['duration']})")
+    # A partial run leaves RESULTS.md, the table of every scenario, as it was.
+    print(report.write(rows, quick, command, about, markdown=not options.only))
+    written = (
+        "bench/results/" if options.only else "bench/RESULTS.md and bench/results/"
+    )
+    print(f"\nWritten: {written} ({about['duration']})")
     sys.stdout.flush()
 
 
