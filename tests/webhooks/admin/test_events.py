@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib import admin
+from django.contrib.admin.sites import site
 from django.urls import reverse
 from django.utils import timezone
 
@@ -71,6 +73,17 @@ def test_event_changelist_past_the_cap_pages_and_says_it_counted_partly(
 
     assert len(response.context["cl"].result_list) == 2
     assert "Counted up to 5" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_event_changelist_row_checkbox_is_the_one_djangos_widget_renders(admin_client):
+    event = make_event(make_endpoint(), "d-<b>")
+    model_admin = EventAdmin(Event, site)
+
+    ours = model_admin.action_checkbox(event)
+
+    assert ours == admin.ModelAdmin.action_checkbox(model_admin, event)
+    assert ours in admin_client.get(EVENTS).content.decode()
 
 
 @pytest.mark.django_db
