@@ -9,6 +9,11 @@ class RealtimeConfig(AppConfig):
     verbose_name = "Webhooks live dashboard"
 
     def ready(self) -> None:
-        from realtime import broadcast, checks  # noqa: F401  (checks registers itself)
+        from realtime import (  # noqa: F401  (checks registers itself)
+            broadcast,
+            checks,
+            streams,
+        )
 
         broadcast.connect()
+        streams.connect()
