@@ -11,6 +11,7 @@ that stores, the rows added are counted: a 2xx without a row is reported.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -171,6 +172,58 @@ def serving(server: str, app: str, env: dict[str, str]) -> Iterator[tuple[int, i
             process.wait()
 
 
+#: Deliveries per second for the latency below saturation (every receiver here takes more).
+PACED_RATE = 100
+
+
+async def paced(port: int, rate: float, seconds: float) -> Row:
+    """POST signed deliveries at a steady ``rate`` (open loop) and time each answer.
+
+    HTTP/1.1 over kept-alive connections written by hand: a full client library
+    costs a millisecond of CPU per request, enough to be what is measured.
+    """
+    prefix, suffix = stripe_body()
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    latencies: list[float] = []
+    failures = 0
+    start = time.monotonic()
+
+    async def post(n: int) -> None:
+        nonlocal failures
+        await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+        body = f"{prefix}evt_paced_{uuid.uuid4().hex}{suffix}".encode()
+        stamp = str(int(time.time()))
+        digest = hmac.new(SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+        request = (
+            "POST /webhooks/bench/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: application/json\r\n"
+            f"Stripe-Signature: t={stamp},v1={digest.hexdigest()}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        sent = time.monotonic()
+        reader, writer = (
+            idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+        )
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        latencies.append(time.monotonic() - sent)
+        failures += not head.startswith(b"HTTP/1.1 200")
+        idle.append((reader, writer))
+
+    await asyncio.gather(*(post(n) for n in range(int(rate * seconds))))
+    for _, writer in idle:
+        writer.close()
+    latencies.sort()
+    return {
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "non_2xx": failures,
+        "requests": len(latencies),
+    }
+
+
 def measure(
     label: str,
     server: str,
@@ -207,6 +260,16 @@ def measure(
                 results.append(result)
             rows.append(summarize(label, server, database, connections, results))
             print(format_row(rows[-1]), flush=True)
+        if label == "ours":
+            latency = asyncio.run(paced(port, PACED_RATE, seconds))
+            rows.append({"scenario": "ingest-paced", "app": label, "server": server,
+                         "database": database, "rate": PACED_RATE, **latency})  # fmt: skip
+            print(
+                f"  {label:<12} {server:<8} {database:<8} {PACED_RATE}/s paced"
+                f"  p50 {latency['p50_ms']:.1f} ms  p99 {latency['p99_ms']:.1f} ms"
+                f"  non-2xx {latency['non_2xx']}",
+                flush=True,
+            )
     return rows
 
 

@@ -110,10 +110,22 @@ def compared(row: Row, found: list[Row]) -> str:
 
 
 def cells(row: Row, found: list[Row]) -> list[str]:
+    if row["scenario"] == "ingest-paced":
+        return [
+            "ingest below saturation", row["app"], f"{row['server']}, {row['database']}, {row['rate']}/s steady",
+            f"{row['requests']} requests", "", f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}",
+            f"{row['non_2xx']} non-2xx", "p99 target < 20 ms",
+        ]  # fmt: skip
     if row["scenario"] == "ingest":
         check = f"{row['non_2xx']} non-2xx, {row['errors']} errors"
         if row["stored"] is not None:
             check += f"; {row['unstored_2xx']} 2xx without a row"
+        if row["app"] == "ours":
+            check += (
+                f"; CPU per delivery: server {row['app_cpu_ms']:.2f} ms (target ≤ 1)"
+            )
+            if row["db_cpu_ms"] is not None:
+                check += f", PostgreSQL {row['db_cpu_ms']:.2f} ms (target ≤ 0.5)"
         return [
             "ingest", row["app"], f"{row['server']}, {row['database']}, c{row['connections']}",
             f"{row['rps']:.0f} req/s", f"{row['rps_min']:.0f}-{row['rps_max']:.0f}",

@@ -136,7 +136,11 @@ def declared_length(scope: Scope) -> int:
 
 
 async def send_answer(send: Any, answer: Answer) -> None:
-    headers = [(b"content-type", answer.content_type.encode())]
+    headers = [
+        (b"content-type", answer.content_type.encode()),
+        # Declared, so the server sends the body as is rather than chunked.
+        (b"content-length", str(len(answer.body)).encode()),
+    ]
     headers += [
         (name.lower().encode(), value.encode())
         for name, value in answer.headers.items()
