@@ -68,8 +68,9 @@ async def stream(request: HttpRequest) -> HttpResponseBase:
         chosen = params.filters(request.GET, allow_status=False)
     except params.BadParameter as exc:
         return responses.bad_request(str(exc))
+    raw_token = tokens.bearer(request.headers.get("Authorization"))
     response = StreamingHttpResponse(
-        Stream(chosen, after_id).frames(), content_type="text/event-stream"
+        Stream(chosen, after_id, raw_token).frames(), content_type="text/event-stream"
     )
     response["Cache-Control"] = "no-cache"
     # Tells nginx-style proxies not to buffer the stream.
@@ -104,10 +105,21 @@ def read(
         close_old_connections()
 
 
+def still_allowed(raw_token: str | None) -> bool:
+    try:
+        return not isinstance(tokens.authenticate(raw_token), tokens.Refusal)
+    finally:
+        close_old_connections()
+
+
 class Stream:
-    def __init__(self, chosen: params.Filters, after_id: int | None) -> None:
+    def __init__(
+        self, chosen: params.Filters, after_id: int | None, raw_token: str | None
+    ) -> None:
         self.chosen = chosen
         self.after_id = after_id
+        self.raw_token = raw_token
+        self.last_checked = time.monotonic()
         self.wake = asyncio.Event()
         self.source_lost = False
         self.degraded = False
@@ -160,6 +172,12 @@ class Stream:
                     ):
                         yield HEARTBEAT
                         self.last_sent = time.monotonic()
+                    if not await self.token_still_valid():
+                        yield frame(
+                            {"error": "unauthorized", "reason": "invalid_token"},
+                            event="error",
+                        )
+                        return
                     if self.source_lost:
                         break
 
@@ -177,6 +195,13 @@ class Stream:
             if not more:
                 yield settles
                 return
+
+    async def token_still_valid(self) -> bool:
+        """Check the token again once per heartbeat period: revoking it ends the stream."""
+        if time.monotonic() - self.last_checked < conf.STREAM_HEARTBEAT_SECONDS:
+            return True
+        self.last_checked = time.monotonic()
+        return bool(await sync_to_async(still_allowed)(self.raw_token))
 
     async def sleep(self, live_news: bool, settles: float | None) -> None:
         timeout = conf.STREAM_HEARTBEAT_SECONDS - (time.monotonic() - self.last_sent)

@@ -91,6 +91,24 @@ def test_stream_sends_heartbeat_comments_while_idle() -> None:
         assert line == ": keep-alive"
 
 
+def test_revoking_the_token_ends_an_open_stream() -> None:
+    with inbox(TEST_STREAM_HEARTBEAT_SECONDS="0.2") as project:
+        port = project.serve()
+        token = api_token(project)
+
+        with EventStream(port, token) as stream:
+            stream.next("ready")
+            project.manage("webhooks_token", "revoke", "bot", "--all")
+            ended = stream.next("error")
+            rest = list(stream.events)
+
+        assert json.loads(ended.data) == {
+            "error": "unauthorized",
+            "reason": "invalid_token",
+        }
+        assert rest == []
+
+
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer whk_wrong"}])
 def test_stream_refuses_requests_without_a_valid_token(shared, headers) -> None:
     port, _ = shared
