@@ -4,24 +4,28 @@ Ids come from a sequence when the INSERT runs, but transactions commit in
 their own order: ingest A takes id 10, ingest B takes id 11 and commits first.
 A reader that returned 11 and moved its cursor past it would never see 10.
 
-Only a reader-side rule is possible here (ingest is one INSERT in autocommit
-and marks nothing), so a page stops at the **horizon**: the highest id below
-which every id is final. Walking up the ids, a row is final when
+Only a reader-side rule is possible here (ingest marks nothing while it
+inserts), so a page stops at the **horizon**: the highest id below which every
+id is final. Walking up the ids, a row is final when
 
 * the id just below it exists and is final (no gap, so nothing in between can
   still be in flight), or
-* it was received more than ``WEBHOOKS_API_SETTLE_SECONDS`` ago: a delivery
-  holding a lower id was received earlier still, and the INSERT of a single
-  delivery commits within milliseconds, so after the settle window a gap is
-  permanent (a rolled-back insert, a duplicate that used up a sequence value,
-  a pruned event).
+* it was received more than ``WEBHOOKS_API_SETTLE_SECONDS`` ago. Its INSERT
+  came after it was received, and a lower id was handed out before that
+  INSERT; a delivery's row commits within the window of its arrival (ingest
+  answers in milliseconds, a group commit included), so by then a gap below
+  it is permanent: a rolled-back insert, a duplicate that used up a sequence
+  value, a pruned event.
 
 Contiguous ids therefore flow at once, and only a gap holds a reader back, for
 at most the settle window. Only events newer than the window need checking,
-which the index on ``received_at`` finds directly. The rule assumes the
+which the index on ``received_at`` finds directly. The rule assumes that the
 servers' clocks agree to well within the window (received_at is the receiving
-server's clock); SQLite serialises writers, so there it never holds anything
-back except across real gaps.
+server's clock) and that no insert stays uncommitted for longer than the
+window after its delivery arrived; a database stalled for longer could let a
+reader pass a gap early, so keep the window above the longest stall you
+expect. SQLite serialises writers, so there it holds back nothing but real
+gaps, for the window.
 """
 
 from __future__ import annotations
