@@ -32,7 +32,9 @@ SCENARIOS: dict[str, Any] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="about a minute: short runs, fewer cases"
+        "--quick",
+        action="store_true",
+        help="a few minutes: short runs, fewer cases, smaller store",
     )
     parser.add_argument(
         "--only",
