@@ -18,8 +18,8 @@ def invalid_signature(reason: str) -> Answer:
     return Answer.json(401, {"error": "invalid_signature", "reason": reason})
 
 
-def forbidden() -> Answer:
-    return Answer.json(403, {"error": "forbidden", "reason": "ip_not_allowed"})
+def forbidden(reason: str = "ip_not_allowed") -> Answer:
+    return Answer.json(403, {"error": "forbidden", "reason": reason})
 
 
 def unknown_endpoint() -> Answer:

@@ -28,6 +28,17 @@ class InvalidSignature(WebhookError):
         self.detail = detail
 
 
+class VerifyTokenMismatch(InvalidSignature):
+    """A subscription check (Meta's GET) carried the wrong verify token.
+
+    The provider expects 403 for it, not 401: the view answers
+    ``{"error": "forbidden", "reason": "verify_token_mismatch"}``.
+    """
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__("signature_mismatch", detail)
+
+
 class UnknownProviderError(WebhookError):
     """No provider class is registered under the requested id."""
 

@@ -27,6 +27,7 @@ from webhooks.exceptions import (
     InvalidSignature,
     ProviderConfigError,
     UnknownProviderError,
+    VerifyTokenMismatch,
 )
 from webhooks.models import Endpoint, Event, Rejection
 from webhooks.providers import provider_classes
@@ -110,6 +111,9 @@ def refuse(
         fresh, _ = lookup.find(endpoint.slug, fresh=True)
         if fresh is not None:
             failure = signature_failure(fresh, provider, delivery)
+    if isinstance(failure, VerifyTokenMismatch):
+        reject(endpoint, "verify_token_mismatch", delivery)
+        return answers.forbidden("verify_token_mismatch")
     if failure is not None:
         reject(endpoint, failure.reason, delivery)
         return answers.invalid_signature(failure.reason)

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from webhooks import payloads, signing
 from webhooks.delivery import Answer, Delivery
-from webhooks.exceptions import InvalidSignature
+from webhooks.exceptions import InvalidSignature, VerifyTokenMismatch
 from webhooks.providers.base import Provider, Signed
 
 VERIFICATION_TYPE = "hub.verification"
@@ -71,7 +71,7 @@ class MetaProvider(Provider):
         if not configured or not signing.any_matches(
             [configured.encode()], [token.encode()]
         ):
-            raise InvalidSignature("signature_mismatch", "verify token differs")
+            raise VerifyTokenMismatch("verify token differs")
 
     def sign(
         self,
