@@ -107,7 +107,8 @@ class Dashboard:
         """Resume from before the first delivery, as a page reloaded after the run would."""
         self.swept.clear()
         await self.resume(self.socket, after_id)
-        await asyncio.wait_for(self.swept.wait(), 300)
+        # Frames pushed earlier may still wait in this client's buffer: be patient.
+        await asyncio.wait_for(self.swept.wait(), 1800)
 
 
 def rss_kib(pid: int) -> int:
@@ -200,8 +201,7 @@ async def soak(options: argparse.Namespace) -> dict[str, Any]:
         ids = sorted(acknowledged.values())
         await asyncio.sleep(10)
         missed_live = max((board.missing(ids) for board in boards), default=0)
-        for board in boards:
-            await board.sweep(ids[0] - 1)
+        await asyncio.gather(*(board.sweep(ids[0] - 1) for board in boards))
         missing = max((board.missing(ids) for board in boards), default=0)
         sampler.cancel()
         curve.append(

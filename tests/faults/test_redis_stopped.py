@@ -63,8 +63,9 @@ async def test_redis_stopped_mid_stream_ingest_goes_on_and_dashboards_resume(
 
             acknowledged = {o.event_id for o in outcomes if o.acknowledged}
             try:
-                await first.holds(acknowledged)
-                await second.holds(acknowledged)
+                # A bound for a loaded machine; the dashboards need a few seconds.
+                await first.holds(acknowledged, timeout=120)
+                await second.holds(acknowledged, timeout=120)
             except TimeoutError:
                 pytest.fail(
                     f"dashboards miss {sorted(acknowledged - set(first.events))[:20]} and "

@@ -99,8 +99,8 @@ async def test_a_dashboard_that_stops_reading_is_closed_and_slows_nobody(
             await until_logged(project, port, "frames behind; closing it (4008)")
             outcomes = await asyncio.to_thread(sender.stop)
             acknowledged = {o.event_id for o in outcomes if o.acknowledged}
-            await first.holds(acknowledged)
-            await second.holds(acknowledged)
+            await first.holds(acknowledged, timeout=120)
+            await second.holds(acknowledged, timeout=120)
             pushed = (
                 len(first.pushed & acknowledged),
                 len(second.pushed & acknowledged),
