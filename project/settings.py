@@ -114,7 +114,13 @@ if redis_url := os.environ.get("REDIS_URL"):
             # default 5 s socket timeout would race that reply on an idle layer and
             # drop a message Redis has already popped. Longer than the block, still
             # bounded, so a Redis that stops answering is noticed.
-            "CONFIG": {"hosts": [{"address": redis_url, "socket_timeout": 15}]},
+            "CONFIG": {
+                "hosts": [{"address": redis_url, "socket_timeout": 15}],
+                # Each server process's hub is the one reader of all dashboard
+                # messages; at the default 100, a burst while it is busy overflows
+                # its channel and Redis drops status changes no page would notice.
+                "capacity": 1000,
+            },
         }
     }
     # Shared by every process: rate limits hold across them (webhooks.ratelimit).

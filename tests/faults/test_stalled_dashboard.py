@@ -117,7 +117,9 @@ async def test_a_dashboard_that_stops_reading_is_closed_and_slows_nobody(
     assert {o.status for o in outcomes} == {200}, sender.summary()
     # Never closed: their queues never overflowed, so every frame reached them.
     assert reconnections == (1, 1)
-    assert code == 4008, log[-3000:]
+    # The server closed it. The 4008 frame reaches a client that reads again before
+    # the closing handshake times out; otherwise the connection is dropped (1006).
+    assert code in (4008, 1006), log[-3000:]
     # A broadcast the layer could not take within its bound is dropped (logged), and
     # the page fills the gap with resume: report how many came live.
     dropped = log.count("Dashboard broadcast dropped")
