@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Max, QuerySet
+from django.db.models import Exists, Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from webhooks.conf import conf
@@ -51,31 +51,29 @@ class Horizon:
 def horizon() -> Horizon:
     """The highest id below which no event can still appear."""
     # The maximum is read first: a row committed after this read is beyond it,
-    # whatever the later queries see.
+    # whatever the next query sees.
     highest = Event.objects.aggregate(highest=Max("id"))["highest"] or 0
     window = timedelta(seconds=conf.API_SETTLE_SECONDS)
-    now = timezone.now()
-    recent = list(
-        Event.objects.filter(received_at__gt=now - window, id__lte=highest)
+    # The first fresh row with a gap just below it, and the last row below that
+    # gap, in one statement: one snapshot. (Read separately, a row of the gap
+    # committing in between would be taken as the last final one while ids
+    # below it are still in flight.) Id 1 has the start of the sequence below it.
+    predecessor = Event.objects.filter(id=OuterRef("id") - 1)
+    last_below = Event.objects.filter(id__lt=OuterRef("id")).order_by("-id")
+    first_gap = (
+        Event.objects.filter(
+            received_at__gt=timezone.now() - window, id__lte=highest, id__gt=1
+        )
+        .filter(~Exists(predecessor))
+        .annotate(below=Subquery(last_below.values("id")[:1]))
         .order_by("id")
-        .values_list("id", "received_at")
+        .values_list("received_at", "below")
+        .first()
     )
-    if not recent:
+    if first_gap is None:
         return Horizon(highest, None)
-    below = {row_id - 1 for row_id, _ in recent}
-    # 0 stands for the start of the sequence, below the first id ever given.
-    existing = (
-        set(Event.objects.filter(id__in=below).values_list("id", flat=True))
-        | {row_id for row_id, _ in recent}
-        | {0}
-    )
-    for row_id, received_at in recent:
-        if row_id - 1 not in existing:
-            # A gap below a fresh row: an insert with an id in the gap may still
-            # commit, so the horizon is the last row below the gap.
-            below_gap = Event.objects.filter(id__lt=row_id).aggregate(top=Max("id"))
-            return Horizon(below_gap["top"] or 0, received_at + window)
-    return Horizon(highest, None)
+    received_at, below = first_gap
+    return Horizon(below or 0, received_at + window)
 
 
 @dataclass(frozen=True)

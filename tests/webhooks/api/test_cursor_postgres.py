@@ -82,9 +82,43 @@ def test_a_higher_id_committed_first_waits_for_the_lower_one() -> None:
 
 
 @override_settings(WEBHOOKS_API_SETTLE_SECONDS=300)
+def test_of_two_inserts_in_flight_the_higher_committing_first_is_held_back() -> None:
+    endpoint = make_endpoint()
+    start = settled_event(endpoint).pk
+    inserted = [threading.Event(), threading.Event()]
+    release = [threading.Event(), threading.Event()]
+    held: list[int] = [0, 0]
+
+    def slow_insert(number: int) -> None:
+        with transaction.atomic():
+            held[number] = make_event(endpoint, f"slow-{number}").pk
+            inserted[number].set()
+            release[number].wait(30)
+
+    lower = in_thread(lambda: slow_insert(0))
+    assert inserted[0].wait(30)
+    higher = in_thread(lambda: slow_insert(1))
+    assert inserted[1].wait(30)
+    fast = make_event(endpoint, "fast").pk
+    try:
+        release[1].set()
+        higher.join()
+        # Committed: the higher slow row and the fast one; the lower is in flight.
+        before, cursor_before = read_all(start)
+    finally:
+        release[0].set()
+        lower.join()
+    after, _ = read_all(cursor_before)
+
+    assert held[0] < held[1] < fast
+    assert (before, cursor_before) == ([], start)
+    assert after == [held[0], held[1], fast]
+
+
+@override_settings(WEBHOOKS_API_SETTLE_SECONDS=300)
 def test_concurrent_inserts_are_each_read_exactly_once() -> None:
     endpoint = make_endpoint()
-    writers, per_writer = 6, 40
+    writers, per_writer = 8, 50
     written: list[int] = []
     lock = threading.Lock()
     rng = random.Random(9)
