@@ -11,6 +11,7 @@ covers many of them, and no delivery costs a thread hand-off of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -93,7 +94,12 @@ class Committer:
                     break
             with self._lock:
                 self._waiting -= len(batch)
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except Exception as error:
+                # The thread must outlive any one batch, or every later delivery waits.
+                logger.exception("The committer failed on a batch of %d", len(batch))
+                answer(batch, [error] * len(batch))
             if self._queue.empty():
                 # Idle: give the connection back (to the pool, or closed when
                 # CONN_MAX_AGE says so) instead of holding it between bursts.
@@ -121,12 +127,19 @@ class Committer:
                 wake_if_pending(created)
             except Exception:
                 logger.exception("Waking the processing of new events failed")
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Waiting, Outcome]]] = (
-            defaultdict(list)
-        )
-        for waiting, outcome in zip(batch, outcomes, strict=True):
-            by_loop[waiting.loop].append((waiting, outcome))
-        for loop, settled in by_loop.items():
+        answer(batch, outcomes)
+
+
+def answer(batch: list[Waiting], outcomes: Sequence[Outcome]) -> None:
+    """From the committer thread: hand each outcome to its request's event loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Waiting, Outcome]]] = (
+        defaultdict(list)
+    )
+    for waiting, outcome in zip(batch, outcomes, strict=True):
+        by_loop[waiting.loop].append((waiting, outcome))
+    for loop, settled in by_loop.items():
+        # A loop that has closed has no one waiting for these answers.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle, settled)
 
 

@@ -210,3 +210,15 @@ async def test_a_value_the_database_refuses_fails_only_its_own_delivery() -> Non
     assert isinstance(outcomes[1], Exception)
     assert [outcome[1] for outcome in (outcomes[0], outcomes[2])] == [True, True]
     assert await Event.objects.acount() == 2
+
+
+async def test_answers_for_a_loop_that_has_closed_are_dropped_quietly() -> None:
+    # Raised in the committer thread, the loop's error would end that thread and
+    # leave every later delivery waiting.
+    endpoint = await sync_to_async(make_endpoint)("gh", "github", "s3cret")
+    gone = asyncio.new_event_loop()
+    waiting = committer_module.Waiting(
+        Event(endpoint=endpoint, delivery_id="x"), gone.create_future(), gone
+    )
+    gone.close()
+    committer_module.answer([waiting], [(1, True)])
