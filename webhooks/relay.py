@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
@@ -100,6 +101,8 @@ class Relay:
     prefix: str = "/webhooks/"
     out: TextIO = field(default_factory=lambda: sys.stdout)
     forwarded: int = 0
+    #: A file holding the last forwarded id, so that a restarted relay goes on from it.
+    state: Path | None = None
 
     @property
     def api(self) -> str:
@@ -156,18 +159,22 @@ class Relay:
             event_id = int(event.id)
             if self.after_id is not None and event_id <= self.after_id:
                 return  # forwarded already in this run
-            self.forward(client, event_id)
+            outcome = self.forward(client, event_id)
             self.after_id = event_id
+            # Saved before it is printed: whoever sees the line may rely on it.
+            self.save_state()
+            self.say(outcome)
 
-    def forward(self, client: httpx.Client, event_id: int) -> None:
+    def forward(self, client: httpx.Client, event_id: int) -> str:
+        """Re-send one stored delivery; the line that says how the local app answered."""
         detail = client.get(self.api + f"events/{event_id}/", headers=self.auth)
         if detail.status_code == 404:
-            self.say(f"#{event_id} is gone from the inbox (pruned?); skipped")
-            return
+            return f"#{event_id} is gone from the inbox (pruned?); skipped"
         detail.raise_for_status()
         delivery: dict[str, Any] = detail.json()
         label = f"#{event_id} {delivery['provider']} {delivery['event_type'] or '-'}"
         started = time.monotonic()
+        self.forwarded += 1
         try:
             answer = client.post(
                 self.forward_to,
@@ -175,13 +182,17 @@ class Relay:
                 headers=forwarded_headers(delivery["headers"]),
             )
         except httpx.HTTPError as exc:
-            self.say(f"{label} -> failed: {type(exc).__name__}: {exc}")
-        else:
-            took = (time.monotonic() - started) * 1000
-            self.say(
-                f"{label} -> {answer.status_code} {answer.reason_phrase} ({took:.0f} ms)"
-            )
-        self.forwarded += 1
+            return f"{label} -> failed: {type(exc).__name__}: {exc}"
+        took = (time.monotonic() - started) * 1000
+        return f"{label} -> {answer.status_code} {answer.reason_phrase} ({took:.0f} ms)"
+
+    def save_state(self) -> None:
+        if self.state is None or self.after_id is None:
+            return
+        # Written whole, then renamed: a relay killed mid-write leaves the old id.
+        partial = self.state.with_name(self.state.name + ".partial")
+        partial.write_text(f"{self.after_id}\n")
+        partial.replace(self.state)
 
     def say(self, line: str) -> None:
         self.out.write(f"{time.strftime('%H:%M:%S')} {line}\n")
@@ -216,6 +227,13 @@ def arguments(parser: argparse.ArgumentParser) -> None:
         help="Forward stored deliveries after this event id first (default: only new ones).",
     )
     parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="A file that keeps the last forwarded id: a relay restarted with the same "
+        "file goes on after it (--from-id, if given, wins).",
+    )
+    parser.add_argument(
         "--prefix",
         default="/webhooks/",
         help="Where the inbox mounts the webhooks app.",
@@ -225,14 +243,21 @@ def arguments(parser: argparse.ArgumentParser) -> None:
 def relay_from(options: argparse.Namespace, out: TextIO) -> Relay:
     if not options.token:
         raise SystemExit(f"a token is required: --token or ${TOKEN_VARIABLE}")
+    after_id = options.from_id
+    if after_id is None and options.state is not None and options.state.exists():
+        try:
+            after_id = int(options.state.read_text().strip())
+        except ValueError:
+            raise SystemExit(f"{options.state} holds no event id") from None
     return Relay(
         server=options.server,
         token=options.token,
         forward_to=options.forward_to,
         endpoint=options.endpoint,
-        after_id=options.from_id,
+        after_id=after_id,
         prefix=options.prefix,
         out=out,
+        state=options.state,
     )
 
 
