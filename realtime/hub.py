@@ -153,18 +153,15 @@ class Hub:
                 raise
             except Exception:
                 failures += 1
-                await self._layer_lost(failures)
+                if await self._layer_lost(failures):
+                    failures = 0
                 continue
-            if failures:
-                failures = 0
-                # Whatever was published while the layer was away is lost to us:
-                # send every page back to the database to catch up.
-                self._close_all(CLOSE_LAYER_LOST)
             payload = received.get("message")
             if isinstance(payload, dict):
                 self.publish(payload)
 
-    async def _layer_lost(self, failures: int) -> None:
+    async def _layer_lost(self, failures: int) -> bool:
+        """Close the sockets, wait, try to rejoin the group; whether it rejoined."""
         logger.warning(
             "Dashboard hub lost the channel layer; closing its sockets", exc_info=True
         )
@@ -174,6 +171,15 @@ class Hub:
             await self.layer.group_add(self.group, self.channel)
         except Exception:
             logger.info("Dashboard hub cannot rejoin its group yet", exc_info=True)
+            return False
+        # Whatever was published while this hub was out of the group never
+        # reaches it, and pages that reconnected meanwhile resumed too early:
+        # now that messages flow again, send them back to the database once
+        # more. Waiting for the next message instead would leave a page short
+        # of the last events for as long as no new one arrives.
+        logger.info("Dashboard hub rejoined the channel layer; pages resume")
+        self._close_all(CLOSE_LAYER_LOST)
+        return True
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
