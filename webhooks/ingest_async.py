@@ -21,7 +21,12 @@ from webhooks import answers, lookup
 from webhooks.committer import Overloaded, committer
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
-from webhooks.ingest import new_event, signature_failure, verify_and_store
+from webhooks.ingest import (
+    new_event,
+    rejections_key,
+    signature_failure,
+    verify_and_store,
+)
 from webhooks.models import Event
 from webhooks.ratelimit import buckets
 
@@ -60,6 +65,8 @@ def accept(slug: str, delivery: Delivery) -> Event | Answer | None:
     endpoint = lookup.kept(slug)
     if endpoint is None or not endpoint.allows(delivery.source_ip):
         return None
+    if buckets.exhausted(rejections_key(endpoint, delivery), conf.REJECTION_LIMIT):
+        return answers.rate_limited()  # as refuse() answers a source that keeps failing
     try:
         provider = endpoint.get_provider()
     except Exception:

@@ -222,3 +222,15 @@ async def test_answers_for_a_loop_that_has_closed_are_dropped_quietly() -> None:
     )
     gone.close()
     committer_module.answer([waiting], [(1, True)])
+
+
+@override_settings(WEBHOOKS_REJECTION_LIMIT=(2, 60))
+async def test_a_source_that_keeps_failing_is_throttled_on_this_path_too() -> None:
+    await warmed_endpoint()
+    for n in (20, 21):
+        status, _ = await post(push(n), github_headers(push(n), "wrong"))
+        assert status == 401
+    body = push(22)
+    status, answer = await post(body, github_headers(body, "s3cret"))
+    assert (status, answer) == (429, {"error": "rate_limited"})
+    assert await Event.objects.acount() == 1  # the warm-up delivery only
