@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from webhooks.exceptions import InvalidSignature
 
@@ -32,6 +32,19 @@ def any_matches(expected: Iterable[bytes], given: Iterable[bytes]) -> bool:
         for signature in given:
             matched |= hmac.compare_digest(candidate, signature)
     return matched
+
+
+def check_prefixed_hmac(
+    header: str, body: bytes, secrets: Sequence[str], algorithm: str = "sha256"
+) -> None:
+    """Check ``<algorithm>=<hex HMAC of the body>``, GitHub's form that others copied."""
+    scheme, _, signature = header.partition("=")
+    if scheme != algorithm:
+        raise InvalidSignature("malformed_signature", f"expected {algorithm}=<hex>")
+    given = decode_hex(signature)
+    expected = [hmac_digest(secret.encode(), body, algorithm) for secret in secrets]
+    if not any_matches(expected, [given]):
+        raise InvalidSignature("signature_mismatch")
 
 
 def require(value: str | None, what: str = "signature header") -> str:

@@ -5,7 +5,6 @@ from typing import Any
 
 from webhooks import payloads, signing
 from webhooks.delivery import Delivery
-from webhooks.exceptions import InvalidSignature
 from webhooks.providers.base import Provider, Signed
 
 
@@ -26,15 +25,7 @@ class GitHubProvider(Provider):
         now: float,
     ) -> None:
         header = signing.require(delivery.header("x-hub-signature-256"))
-        scheme, _, signature = header.partition("=")
-        if scheme != "sha256":
-            raise InvalidSignature("malformed_signature", "expected sha256=<hex>")
-        given = signing.decode_hex(signature)
-        expected = [
-            signing.hmac_digest(secret.encode(), delivery.body) for secret in secrets
-        ]
-        if not signing.any_matches(expected, [given]):
-            raise InvalidSignature("signature_mismatch")
+        signing.check_prefixed_hmac(header, delivery.body, secrets)
 
     # GitHub still sends the legacy SHA-1 header next to the SHA-256 one.
     def sign(

@@ -5,7 +5,6 @@ from typing import Any
 
 from webhooks import payloads, signing
 from webhooks.delivery import Delivery
-from webhooks.exceptions import InvalidSignature
 from webhooks.providers.base import Provider, Signed
 
 
@@ -27,16 +26,7 @@ class IntercomProvider(Provider):
         now: float,
     ) -> None:
         header = signing.require(delivery.header("x-hub-signature"))
-        scheme, _, signature = header.partition("=")
-        if scheme != "sha1":
-            raise InvalidSignature("malformed_signature", "expected sha1=<hex>")
-        given = signing.decode_hex(signature)
-        expected = [
-            signing.hmac_digest(secret.encode(), delivery.body, "sha1")
-            for secret in secrets
-        ]
-        if not signing.any_matches(expected, [given]):
-            raise InvalidSignature("signature_mismatch")
+        signing.check_prefixed_hmac(header, delivery.body, secrets, "sha1")
 
     def sign(
         self,

@@ -48,15 +48,7 @@ class MetaProvider(Provider):
             self._verify_subscription(delivery)
             return
         header = signing.require(delivery.header("x-hub-signature-256"))
-        scheme, _, signature = header.partition("=")
-        if scheme != "sha256":
-            raise InvalidSignature("malformed_signature", "expected sha256=<hex>")
-        given = signing.decode_hex(signature)
-        expected = [
-            signing.hmac_digest(secret.encode(), delivery.body) for secret in secrets
-        ]
-        if not signing.any_matches(expected, [given]):
-            raise InvalidSignature("signature_mismatch")
+        signing.check_prefixed_hmac(header, delivery.body, secrets)
 
     def _verify_subscription(self, delivery: Delivery) -> None:
         params = query(delivery)
