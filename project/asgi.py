@@ -15,7 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from webhooks.asgi import deliveries_first  # noqa: E402
+from webhooks.ingest.asgi import deliveries_first  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -123,7 +123,7 @@ if redis_url := os.environ.get("REDIS_URL"):
             },
         }
     }
-    # Shared by every process: rate limits hold across them (webhooks.ratelimit).
+    # Shared by every process: rate limits hold across them (webhooks.ingest.ratelimit).
     # Short timeouts: a slow Redis delays only the background sync, never a delivery.
     CACHES = {
         "default": {

@@ -13,7 +13,7 @@ from django.db import DatabaseError
 from realtime import access, hub, queries
 from realtime.conf import conf
 from realtime.wire import message
-from webhooks import processing
+from webhooks.processing import replay
 
 CLOSE_FRAME_TOO_BIG = 1009
 #: The session ended or no longer allows the feed: the handshake's 403, in the 4000s.
@@ -134,7 +134,7 @@ class EventFeedConsumer(AsyncWebsocketConsumer):
             )
         elif not is_id(event_id, minimum=1):
             await self.send_error("bad_message", "id must be a positive integer")
-        elif await database_sync_to_async(processing.replay)(event_id) is None:
+        elif await database_sync_to_async(replay.replay)(event_id) is None:
             await self.send_error("not_found", f"no event {event_id}")
 
     async def send_message(self, kind: str, **fields: Any) -> None:

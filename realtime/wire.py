@@ -10,16 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from webhooks.models import Endpoint
-
 # The summary lives with the events API, which shares it; re-exported for the dashboard.
-from webhooks.summaries import (
+from webhooks.api.summaries import (
     LAST_ERROR_CHARS,
     SUMMARY_FIELDS,
     event_summary,
     iso,
     summaries,
 )
+from webhooks.models import Endpoint
 
 __all__ = [
     "LAST_ERROR_CHARS",

@@ -7,7 +7,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
-from webhooks.asgi import deliveries_first
+from webhooks.ingest.asgi import deliveries_first
 
 http_application = get_asgi_application()
 

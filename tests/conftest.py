@@ -11,8 +11,9 @@ from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from webhooks import handlers, lookup
-from webhooks.ratelimit import buckets
+from webhooks.ingest import endpoints as lookup
+from webhooks.ingest.ratelimit import buckets
+from webhooks.processing import handlers
 
 #: Handlers of the demo project's worked example, discovered at start-up.
 DEMO_HANDLERS = "orders."

@@ -25,8 +25,9 @@ from django.urls import reverse
 
 from tests.asgi import application
 from tests.factories import make_endpoint
-from webhooks import handlers, processing
 from webhooks.models import Event
+from webhooks.processing import handlers
+from webhooks.processing import queue as processing
 from webhooks.providers import get_provider
 
 SECRETS = {

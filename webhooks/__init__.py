@@ -6,6 +6,6 @@ app registry, so importing the package stays free of side effects.
 
 from __future__ import annotations
 
-from webhooks.handlers import handler
+from webhooks.processing.handlers import handler
 
 __all__ = ["handler"]

@@ -10,6 +10,6 @@ class WebhooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from webhooks import checks, handlers  # noqa: F401  (checks registers itself)
+        from webhooks.processing import handlers
 
         handlers.discover()

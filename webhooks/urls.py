@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 
-from webhooks import views
+from webhooks import health
+from webhooks.ingest import views
 
 app_name = "webhooks"
 
 urlpatterns = [
-    path("health/", views.health, name="health"),
+    path("health/", health.health, name="health"),
     # Before the slugs: "api" is a reserved slug.
     path("api/", include("webhooks.api.urls")),
     # The trailing slash is optional: providers are given URLs by hand, and a

@@ -17,9 +17,9 @@ from orders.webhook_handlers import (
     record_push,
 )
 from tests.factories import make_endpoint, make_event
-from webhooks import processing
-from webhooks.handlers import handlers_for
 from webhooks.models import Event
+from webhooks.processing import queue as processing
+from webhooks.processing.handlers import handlers_for
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.test import Client, override_settings
 from realtime import broadcast
 from realtime.wire import event_summary, rejection_summary
 from tests.factories import make_endpoint, make_event
-from tests.webhooks.test_views import github_headers
+from tests.webhooks.ingest.test_views import github_headers
 from webhooks.models import Event
 
 UNREACHABLE_REDIS = {

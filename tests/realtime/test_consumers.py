@@ -18,7 +18,7 @@ from django.test import Client, override_settings
 
 from tests.asgi import application
 from tests.factories import make_endpoint, make_event
-from tests.webhooks.test_views import github_headers
+from tests.webhooks.ingest.test_views import github_headers
 from webhooks.models import Event
 
 pytestmark = [

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import make_endpoint, make_event
-from webhooks import batches
+from webhooks.api import batches
 from webhooks.models import Attempt, Event
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
 from webhooks.admin.forms import EndpointForm
-from webhooks.links import endpoint_url
+from webhooks.api.links import endpoint_url
 from webhooks.models import Endpoint, EndpointSecret, Event, Rejection
 
 #: The window of the "events (24h)" column.

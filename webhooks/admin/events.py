@@ -13,12 +13,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
-from webhooks import processing
 from webhooks.admin import display
 from webhooks.admin.attempts import AttemptInline
 from webhooks.admin.pagination import CappedPaginator
-from webhooks.batches import id_batches
+from webhooks.api.batches import id_batches
 from webhooks.models import Event
+from webhooks.processing import replay
 from webhooks.providers import provider_ids
 
 #: Columns the list never shows; a body alone may run to megabytes.
@@ -167,7 +167,7 @@ class EventAdmin(EventAdminBase):
         # In batches of ids: "select all" may cover millions of events. Events
         # deleted since the list was shown are simply not replayed.
         for batch in id_batches(queryset):
-            outcome = processing.replay_many(batch)
+            outcome = replay.replay_many(batch)
             queued += len(outcome.queued)
             busy.extend(outcome.busy)
         self.message_user(

@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from webhooks import tokens
+from webhooks.api import tokens
 from webhooks.models import ApiToken
 
 if TYPE_CHECKING:

@@ -8,8 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from webhooks import tokens
-from webhooks.api import responses
+from webhooks.api import responses, tokens
 from webhooks.models import ApiToken
 
 TokenView = Callable[..., HttpResponse]

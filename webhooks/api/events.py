@@ -10,11 +10,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from webhooks import cursor, processing
-from webhooks.api import params, responses
+from webhooks.api import cursor, params, responses
 from webhooks.api.auth import token_required
+from webhooks.api.summaries import SUMMARY_FIELDS, event_summary
 from webhooks.models import ApiToken, Event
-from webhooks.summaries import SUMMARY_FIELDS, event_summary
+from webhooks.processing import replay as replays
 
 
 # csrf_exempt: a bearer token, unlike a cookie, is never sent by a browser on
@@ -104,7 +104,7 @@ def event_replay(request: HttpRequest, event_id: int) -> HttpResponse:
 
 @token_required(replay=True)
 def replay(request: HttpRequest, token: ApiToken, event_id: int) -> HttpResponse:
-    report = processing.replay_many([event_id])
+    report = replays.replay_many([event_id])
     if report.missing:
         return responses.not_found(f"no event {event_id}")
     if report.busy:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import JsonResponse
 
-from webhooks.tokens import Refusal
+from webhooks.api.tokens import Refusal
 
 
 def error(status: int, code: str, **fields: Any) -> JsonResponse:

@@ -25,12 +25,11 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from webhooks import cursor, tokens
-from webhooks.api import live, params, responses
+from webhooks.api import cursor, live, params, responses, tokens
 from webhooks.api.auth import check
 from webhooks.api.events import summary_rows
+from webhooks.api.summaries import event_summary
 from webhooks.conf import conf
-from webhooks.summaries import event_summary
 
 logger = logging.getLogger("webhooks")
 

@@ -246,7 +246,7 @@ class PayPalProvider(Provider):
         elif running_loop():
             # Fetching would stall every request on this event loop for up to
             # FETCH_TIMEOUT. Failing here sends the delivery to the threaded path,
-            # which verifies it again and fetches there (see webhooks.ingest_async).
+            # which verifies it again and fetches there (see webhooks.ingest.loop).
             raise InvalidSignature("signature_mismatch", "certificate not fetched yet")
         else:
             certificate = self._fetch_verified(url, moment)

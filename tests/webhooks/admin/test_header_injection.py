@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from tests.factories import make_endpoint
 from tests.webhooks.admin.support import change_url
-from tests.webhooks.test_views import SECRET, github_headers
+from tests.webhooks.ingest.test_views import SECRET, github_headers
 from webhooks.models import Event, Rejection
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,7 +12,7 @@ import httpx
 from django.conf import settings
 
 from tests.servers import Postgres, Project, Redis
-from webhooks.relay import ServerEvent, parse_stream
+from webhooks.relay.client import ServerEvent, parse_stream
 
 GITHUB_SECRET = "gh-secret"
 

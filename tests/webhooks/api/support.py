@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Permission, User
 
-from webhooks import tokens
+from webhooks.api import tokens
 from webhooks.models import ApiToken
 
 

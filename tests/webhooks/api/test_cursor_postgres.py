@@ -17,7 +17,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from tests.factories import make_endpoint, make_event
-from webhooks import cursor
+from webhooks.api import cursor
 from webhooks.models import Event
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from webhooks import tokens
+from webhooks.api import tokens
 from webhooks.models import ApiToken
 
 pytestmark = pytest.mark.django_db

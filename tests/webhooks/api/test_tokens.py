@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from tests.factories import make_endpoint, make_event
 from tests.webhooks.api.support import bearer, token_for, user_with
-from webhooks import tokens
+from webhooks.api import tokens
 from webhooks.models import ApiToken
 
 pytestmark = pytest.mark.django_db

@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_slug
 from django.db import transaction
 
+from webhooks.api.links import endpoint_url
 from webhooks.checks import invalid_networks
 from webhooks.exceptions import ProviderConfigError, UnknownProviderError
-from webhooks.links import endpoint_url
 from webhooks.models import Endpoint, validate_not_reserved
 from webhooks.providers import get_provider, provider_ids
 from webhooks.providers.base import Provider

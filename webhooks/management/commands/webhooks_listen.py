@@ -6,7 +6,7 @@ from typing import Any, TextIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from webhooks import relay
+from webhooks.relay import client as relay
 
 
 class Command(BaseCommand):

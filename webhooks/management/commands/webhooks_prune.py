@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from webhooks.batches import id_batches
+from webhooks.api.batches import id_batches
 from webhooks.models import Attempt, Event, Rejection
 
 DURATION = re.compile(r"(?P<amount>\d+)(?P<unit>[dhms])")

@@ -6,9 +6,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
-from webhooks import processing
-from webhooks.batches import id_batches
+from webhooks.api.batches import id_batches
 from webhooks.models import Endpoint, Event
+from webhooks.processing import replay
 
 #: Ids listed by name in the summary; past this, only a count.
 IDS_SHOWN = 20
@@ -64,7 +64,7 @@ class Command(BaseCommand):
         self.report()
 
     def replay(self, ids: list[int]) -> list[int]:
-        outcome = processing.replay_many(ids)
+        outcome = replay.replay_many(ids)
         self.queued += len(outcome.queued)
         self.busy.extend(outcome.busy)
         return outcome.missing

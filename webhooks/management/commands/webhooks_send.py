@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
+from webhooks.api.links import DEVELOPMENT_URL
 from webhooks.conf import conf
 from webhooks.exceptions import ProviderConfigError, UnknownProviderError
-from webhooks.links import DEVELOPMENT_URL
 from webhooks.models import Endpoint
 from webhooks.providers import provider_ids
 from webhooks.providers.base import Provider

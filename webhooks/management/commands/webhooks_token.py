@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from webhooks import tokens
+from webhooks.api import tokens
 from webhooks.models import ApiToken
 
 

@@ -9,8 +9,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from webhooks.runner import Runner, worker_name
-from webhooks.wakeup import CHANNEL
+from webhooks.processing.dispatch import CHANNEL
+from webhooks.processing.runner import Runner, worker_name
 
 logger = logging.getLogger("webhooks")
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client, override_settings
 
 from tests.factories import make_endpoint
-from tests.webhooks.test_views import github_headers
+from tests.webhooks.ingest.test_views import github_headers
 from webhooks.models import Endpoint, Rejection
 
 KEPT = 5

@@ -6,7 +6,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import make_endpoint
-from tests.webhooks.test_views import SECRET, github_headers
+from tests.webhooks.ingest.test_views import SECRET, github_headers
 from webhooks.models import Endpoint, EndpointSecret, Event
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ import pytest
 from django.test import override_settings
 
 from tests.factories import make_endpoint
-from tests.webhooks.test_views import github_headers
+from tests.webhooks.ingest.test_views import github_headers
+from webhooks.ingest.ratelimit import TokenBuckets, shared_cache
 from webhooks.models import Event, Rejection
-from webhooks.ratelimit import TokenBuckets, shared_cache
 
 REDIS_CACHE = {
     "default": {

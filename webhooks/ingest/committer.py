@@ -29,13 +29,13 @@ from django.db import (
 )
 
 from webhooks.conf import conf
-from webhooks.ingest import (
+from webhooks.ingest.inserts import insert_events
+from webhooks.ingest.store import (
     announce_received,
     ordering_key_of,
     save_new,
     wake_if_pending,
 )
-from webhooks.inserts import insert_events
 from webhooks.models import Event
 
 logger = logging.getLogger("webhooks")

@@ -1,12 +1,12 @@
 """Ingest for the event loop: the common delivery verified and stored without a thread of its own.
 
-:func:`ingest_async` gives the same answers as :func:`webhooks.ingest.ingest`.
+:func:`ingest_async` gives the same answers as :func:`webhooks.ingest.store.ingest`.
 The common case runs in the event loop, which does only CPU work there: an
 endpoint this process keeps in memory, a POST whose signature verifies, not a
 handshake, a body small enough to parse without stalling the loop. Its event
-goes to the group committer (:mod:`webhooks.committer`). Everything else (a
+goes to the group committer (:mod:`webhooks.ingest.committer`). Everything else (a
 slug not seen lately, a refusal, which writes a Rejection, a handshake, a large
-body) is handed to :func:`~webhooks.ingest.ingest` in a thread, which decides
+body) is handed to :func:`~webhooks.ingest.store.ingest` in a thread, which decides
 exactly as it always does; those are rare, or throttled.
 """
 
@@ -17,18 +17,19 @@ import logging
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections
 
-from webhooks import answers, lookup
-from webhooks.committer import Overloaded, committer
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
-from webhooks.ingest import (
+from webhooks.ingest import answers
+from webhooks.ingest import endpoints as lookup
+from webhooks.ingest.committer import Overloaded, committer
+from webhooks.ingest.ratelimit import buckets
+from webhooks.ingest.store import (
     new_event,
     rejections_key,
     signature_failure,
     verify_and_store,
 )
 from webhooks.models import Event
-from webhooks.ratelimit import buckets
 
 logger = logging.getLogger("webhooks")
 

@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from tests.asgi import application
 from tests.factories import make_endpoint
-from tests.webhooks.test_views import github_headers
+from tests.webhooks.ingest.test_views import github_headers
 from webhooks.models import Event
 
 pytestmark = pytest.mark.usefixtures("async_db_connections")

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from tests.factories import make_endpoint
-from tests.webhooks.test_views import SECRET, github_headers
+from tests.webhooks.ingest.test_views import SECRET, github_headers
 from webhooks import payloads
 from webhooks.delivery import Delivery
 from webhooks.models import Event

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.db import DatabaseError, close_old_connections, connections
 
-from webhooks import processing
 from webhooks.conf import conf
 from webhooks.models import Event
+from webhooks.processing import queue as processing
 
 logger = logging.getLogger("webhooks")
 

@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 from tests.factories import make_endpoint
 from tests.hostile import assert_contract_answer, describe, error_log, examples
 from webhooks.exceptions import InvalidSignature
+from webhooks.ingest.ratelimit import buckets
 from webhooks.models import Event
 from webhooks.providers import get_provider
-from webhooks.ratelimit import buckets
 
 #: One endpoint per signed provider, its slug the provider id.
 PROVIDERS = ("github", "stripe", "slack", "twilio", "standard", "shopify", "basic")

@@ -8,8 +8,8 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from webhooks import relay
-from webhooks.relay import ServerEvent, forwarded_headers, parse_stream
+from webhooks.relay import client as relay
+from webhooks.relay.client import ServerEvent, forwarded_headers, parse_stream
 
 
 def test_parser_reads_ids_types_multiline_data_and_skips_comments() -> None:
@@ -54,7 +54,7 @@ def test_forwarded_headers_keep_the_providers_and_drop_hop_and_redacted_ones() -
 
 def test_relay_module_imports_no_django() -> None:
     code = (
-        "import sys, webhooks.relay; "
+        "import sys, webhooks.relay.client; "
         "print(sorted(m for m in sys.modules if m.startswith('django.conf') "
         "or m.startswith('django.db') or m.startswith('django.apps')))"
     )

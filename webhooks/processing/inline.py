@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from webhooks.conf import conf
-from webhooks.runner import Runner, worker_name
+from webhooks.processing.runner import Runner, worker_name
 
 _runner: Runner | None = None
 _lock = threading.Lock()

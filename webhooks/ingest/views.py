@@ -7,16 +7,14 @@ import time
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_not_required
 from django.db.transaction import non_atomic_requests
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
 
-from webhooks import answers
-from webhooks import health as health_report
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
-from webhooks.ingest import ingest
-from webhooks.origin import client_ip, public_url
+from webhooks.ingest import answers
+from webhooks.ingest.origin import client_ip, public_url
+from webhooks.ingest.store import ingest
 
 logger = logging.getLogger("webhooks")
 
@@ -88,10 +86,3 @@ def to_response(answer: Answer) -> HttpResponse:
     for name, value in answer.headers.items():
         response[name] = value
     return response
-
-
-@login_not_required
-@require_GET
-async def health(request: HttpRequest) -> JsonResponse:
-    report = await health_report.check()
-    return JsonResponse(report, status=200 if report["database"] == "ok" else 503)

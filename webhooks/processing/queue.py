@@ -14,19 +14,17 @@ import logging
 import random
 import traceback
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from webhooks import wakeup
 from webhooks.conf import conf
-from webhooks.handlers import Handler, handlers_for
 from webhooks.models import Attempt, Event
+from webhooks.processing.handlers import Handler, handlers_for
 from webhooks.signals import event_status_changed, send_after_commit
 
 logger = logging.getLogger("webhooks")
@@ -266,58 +264,3 @@ def _send(events: list[Event], previous: Mapping[int, str]) -> None:
             event=event,
             previous=previous.get(event.pk, ""),
         )
-
-
-@dataclass
-class ReplayReport:
-    queued: list[int] = field(default_factory=list)
-    #: Being processed right now: left to finish, not replayed.
-    busy: list[int] = field(default_factory=list)
-    missing: list[int] = field(default_factory=list)
-
-
-def replay(event_id: int) -> Event | None:
-    """Queue an event to be processed again from the start; None when it does not exist.
-
-    The raw delivery is processed again (the provider is not asked); attempts
-    start from zero so a failed event gets its full retry budget, and the
-    Attempt history is kept. An event being processed right now is left alone.
-    """
-    report = replay_many([event_id])
-    if report.missing:
-        return None
-    return Event.objects.select_related("endpoint").get(pk=event_id)
-
-
-def replay_many(ids: Iterable[int]) -> ReplayReport:
-    """Replay each event as :func:`replay` does, waking processing once at the end."""
-    report = ReplayReport()
-    for event_id in ids:
-        getattr(report, _requeue(event_id)).append(event_id)
-    if report.queued:
-        wakeup.new_work()
-    return report
-
-
-def _requeue(event_id: int) -> Literal["queued", "busy", "missing"]:
-    with transaction.atomic():
-        status = (
-            Event.objects.select_for_update()
-            .filter(pk=event_id)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if status is None:
-            return "missing"
-        if status == Event.Status.PROCESSING:
-            return "busy"
-        Event.objects.filter(pk=event_id).update(
-            status=Event.Status.PENDING,
-            attempts=0,
-            next_attempt_at=timezone.now(),
-            claimed_by="",
-            processed_at=None,
-            completed_handlers=[],
-        )
-        announce([event_id], {event_id: status})
-    return "queued"

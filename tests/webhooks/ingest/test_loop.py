@@ -18,9 +18,9 @@ from django.test import override_settings
 
 from tests.asgi import application
 from tests.factories import make_endpoint
-from tests.webhooks.test_asgi import asgi_headers
-from tests.webhooks.test_views import github_headers
-from webhooks import committer as committer_module
+from tests.webhooks.ingest.test_asgi import asgi_headers
+from tests.webhooks.ingest.test_views import github_headers
+from webhooks.ingest import committer as committer_module
 from webhooks.models import EndpointSecret, Event, Rejection
 from webhooks.signals import event_received
 

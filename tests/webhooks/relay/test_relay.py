@@ -176,13 +176,13 @@ def send_standard(port: int) -> tuple[int, bytes]:
 
 
 class RelayProcess:
-    """``python -m webhooks.relay``, as the console script runs it, outside any Django project."""
+    """``python -m webhooks.relay.client``, as the console script runs it, outside any Django project."""
 
     def __init__(self, port: int, token: str, forward_to: str, *args: str) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "webhooks.relay",
+                sys.executable, "-m", "webhooks.relay.client",
                 "--server", f"http://127.0.0.1:{port}", "--token", token,
                 "--forward-to", forward_to, *args,
             ],

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhooks.runner import Runner
+from webhooks.processing.runner import Runner
 
 
 @pytest.mark.parametrize(

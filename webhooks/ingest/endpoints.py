@@ -69,11 +69,23 @@ def forget() -> None:
         _kept.clear()
 
 
-@receiver(post_save, sender=Endpoint, dispatch_uid="webhooks.lookup.endpoint_saved")
-@receiver(post_delete, sender=Endpoint, dispatch_uid="webhooks.lookup.endpoint_deleted")
-@receiver(post_save, sender=EndpointSecret, dispatch_uid="webhooks.lookup.secret_saved")
 @receiver(
-    post_delete, sender=EndpointSecret, dispatch_uid="webhooks.lookup.secret_deleted"
+    post_save, sender=Endpoint, dispatch_uid="webhooks.ingest.endpoints.endpoint_saved"
+)
+@receiver(
+    post_delete,
+    sender=Endpoint,
+    dispatch_uid="webhooks.ingest.endpoints.endpoint_deleted",
+)
+@receiver(
+    post_save,
+    sender=EndpointSecret,
+    dispatch_uid="webhooks.ingest.endpoints.secret_saved",
+)
+@receiver(
+    post_delete,
+    sender=EndpointSecret,
+    dispatch_uid="webhooks.ingest.endpoints.secret_deleted",
 )
 def _changed(**kwargs: Any) -> None:
     forget()

@@ -21,7 +21,7 @@ CHANNEL = "webhooks_events"
 def new_work() -> None:
     """Call after the transaction that made an event due has committed."""
     if conf.PROCESSING == "inline":
-        from webhooks import inline
+        from webhooks.processing import inline
 
         inline.runner().wake()
     elif connection.vendor == "postgresql":

@@ -20,7 +20,6 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from webhooks import answers, handlers, lookup, wakeup
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import (
@@ -29,11 +28,14 @@ from webhooks.exceptions import (
     UnknownProviderError,
     VerifyTokenMismatch,
 )
+from webhooks.ingest import answers
+from webhooks.ingest import endpoints as lookup
+from webhooks.ingest.ratelimit import buckets
+from webhooks.ingest.redaction import redact
 from webhooks.models import Endpoint, Event, Rejection
+from webhooks.processing import dispatch, handlers
 from webhooks.providers import provider_classes
 from webhooks.providers.base import Provider
-from webhooks.ratelimit import buckets
-from webhooks.redaction import redact
 from webhooks.signals import delivery_rejected, event_received, send_after_commit
 
 logger = logging.getLogger("webhooks")
@@ -222,7 +224,7 @@ def announce_received(events: Sequence[Event]) -> None:
 def wake_if_pending(events: Sequence[Event]) -> None:
     """Wake whatever processes events if any of these newly committed ones is due."""
     if any(event.status == Event.Status.PENDING for event in events):
-        wakeup.new_work()
+        dispatch.new_work()
 
 
 def ordering_key_of(event: Event) -> str:

@@ -10,7 +10,7 @@ from django.db import connection, connections
 from django.test import Client
 
 from tests.factories import make_endpoint
-from tests.webhooks.test_views import github_headers
+from tests.webhooks.ingest.test_views import github_headers
 from webhooks.models import Event
 
 pytestmark = pytest.mark.postgres

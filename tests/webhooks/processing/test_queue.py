@@ -10,8 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import make_endpoint, make_event
-from webhooks import handlers, processing, signals
+from webhooks import signals
 from webhooks.models import Attempt, Event
+from webhooks.processing import dispatch, handlers, replay
+from webhooks.processing import queue as processing
 
 pytestmark = pytest.mark.django_db
 
@@ -322,7 +324,7 @@ def test_ordered_events_of_one_key_run_one_at_a_time_in_order(registry) -> None:
 
     endpoint = make_endpoint("gh", "github", "s")
     now = timezone.now()
-    key = "tests.webhooks.test_processing.ordered:octo/repo"
+    key = "tests.webhooks.processing.test_queue.ordered:octo/repo"
     first = make_event(
         endpoint,
         "a",
@@ -352,7 +354,7 @@ def test_ordered_events_of_one_key_run_one_at_a_time_in_order(registry) -> None:
 def test_ingest_sets_the_ordering_key_from_the_handler(registry, client) -> None:
     import json
 
-    from tests.webhooks.test_views import github_headers
+    from tests.webhooks.ingest.test_views import github_headers
 
     @registry(
         "github",
@@ -374,7 +376,7 @@ def test_ingest_sets_the_ordering_key_from_the_handler(registry, client) -> None
 
 
 def test_ordered_by_that_raises_never_costs_the_delivery(registry, client) -> None:
-    from tests.webhooks.test_views import github_headers
+    from tests.webhooks.ingest.test_views import github_headers
 
     @registry("github", "push", ordered_by=lambda event: event.payload["missing"])
     def ordered(event):
@@ -423,7 +425,7 @@ def test_replay_requeues_and_keeps_the_attempt_history(registry) -> None:
 
     event = make_due()
     cycle(event)
-    replayed = processing.replay(event.pk)
+    replayed = replay.replay(event.pk)
     assert replayed is not None
     assert (replayed.status, replayed.attempts, replayed.completed_handlers) == (
         "pending",
@@ -435,23 +437,22 @@ def test_replay_requeues_and_keeps_the_attempt_history(registry) -> None:
 
 
 def test_replay_of_a_missing_event_returns_none() -> None:
-    assert processing.replay(123456) is None
+    assert replay.replay(123456) is None
 
 
 def test_replay_leaves_a_processing_event_alone() -> None:
     event = make_due()
     processing.claim(1, WORKER)
-    assert processing.replay(event.pk).status == "processing"
+    assert replay.replay(event.pk).status == "processing"
 
 
 def test_a_new_event_wakes_processing_after_commit(
     client, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
-    from tests.webhooks.test_views import github_headers
-    from webhooks import wakeup
+    from tests.webhooks.ingest.test_views import github_headers
 
     woken: list[bool] = []
-    monkeypatch.setattr(wakeup, "new_work", lambda: woken.append(True))
+    monkeypatch.setattr(dispatch, "new_work", lambda: woken.append(True))
     make_endpoint("gh", "github", "s3cret")
     body = b"{}"
     with django_capture_on_commit_callbacks() as callbacks:
@@ -470,11 +471,10 @@ def test_a_new_event_wakes_processing_after_commit(
 def test_a_duplicate_wakes_nothing(
     client, django_capture_on_commit_callbacks, monkeypatch
 ) -> None:
-    from tests.webhooks.test_views import github_headers
-    from webhooks import wakeup
+    from tests.webhooks.ingest.test_views import github_headers
 
     woken: list[bool] = []
-    monkeypatch.setattr(wakeup, "new_work", lambda: woken.append(True))
+    monkeypatch.setattr(dispatch, "new_work", lambda: woken.append(True))
     make_endpoint("gh", "github", "s3cret")
     body = b"{}"
     headers = github_headers(body)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from webhooks.redaction import REDACTED, redact
+from webhooks.ingest.redaction import REDACTED, redact
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
