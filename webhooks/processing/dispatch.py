@@ -12,6 +12,7 @@ import logging
 from django.db import DatabaseError, connection
 
 from webhooks.conf import conf
+from webhooks.processing import inline
 
 logger = logging.getLogger("webhooks")
 
@@ -21,8 +22,6 @@ CHANNEL = "webhooks_events"
 def new_work() -> None:
     """Call after the transaction that made an event due has committed."""
     if conf.PROCESSING == "inline":
-        from webhooks.processing import inline
-
         inline.runner().wake()
     elif connection.vendor == "postgresql":
         try:
