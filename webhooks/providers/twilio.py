@@ -15,23 +15,26 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def url_variants(url: str) -> list[str]:
-    """The URL without and with its default port: Twilio signs either form.
+    """The URLs Twilio may have signed for ``url``: without any port, and with one.
 
-    The host is kept exactly as written (case included), as Twilio signs it.
+    Twilio's own validator accepts a signature over the URL with its port
+    removed, whatever the port, or with the port given (the scheme's default
+    port when none is). The host is kept exactly as written (case included),
+    as Twilio signs it.
     """
     parts = urlsplit(url)
-    default_port = DEFAULT_PORTS.get(parts.scheme)
-    if parts.port is not None and parts.port != default_port:
+    try:
+        port = parts.port
+    except ValueError:
         return [url]
-    host = (
-        parts.netloc[: parts.netloc.rfind(":")]
-        if parts.port is not None
-        else parts.netloc
-    )
-    bare = urlunsplit(parts._replace(netloc=host))
-    if default_port is None:
-        return [bare]
-    return [bare, urlunsplit(parts._replace(netloc=f"{host}:{default_port}"))]
+    if port is None:
+        default_port = DEFAULT_PORTS.get(parts.scheme)
+        if default_port is None:
+            return [urlunsplit(parts)]
+        with_port = parts._replace(netloc=f"{parts.netloc}:{default_port}")
+        return [urlunsplit(parts), urlunsplit(with_port)]
+    without_port = parts._replace(netloc=parts.netloc[: parts.netloc.rfind(":")])
+    return [urlunsplit(without_port), urlunsplit(parts)]
 
 
 def signed_string(url: str, delivery: Delivery) -> bytes:

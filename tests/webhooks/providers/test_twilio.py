@@ -290,7 +290,29 @@ class TestTwilio(SignedBodyContract):
         )
         assert response.status_code == 200, response.content
 
-    def test_url_variants_keep_a_non_default_port_only(self) -> None:
+    @override_settings(WEBHOOKS_PUBLIC_URL="https://hooks.example.com:1234")
+    def test_signature_without_a_non_default_port_is_accepted_as_the_sdk_accepts_it(
+        self, provider_client: Client, endpoint: Endpoint
+    ) -> None:
+        # oracle: twilio SDK 9.13.0 (RequestValidator.validate removes any port)
+        body = self.sample()
+        signed_url = "https://hooks.example.com/webhooks/contract/"
+        signature = twilio_signature(signed_url, body, SECRET, FORM)
+        params = QueryDict(body.decode())
+        assert RequestValidator(SECRET).validate(
+            "https://hooks.example.com:1234/webhooks/contract/", params, signature
+        )
+        response = self.post(
+            provider_client,
+            "/webhooks/contract/",
+            body,
+            {"X-Twilio-Signature": signature},
+        )
+        assert response.status_code == 200, response.content
+
+    def test_url_variants_are_without_any_port_and_with_the_given_or_default_one(
+        self,
+    ) -> None:
         assert url_variants("https://hooks.example.com/a?b=1") == [
             "https://hooks.example.com/a?b=1",
             "https://hooks.example.com:443/a?b=1",
@@ -300,7 +322,8 @@ class TestTwilio(SignedBodyContract):
             "http://hooks.example.com:80/a",
         ]
         assert url_variants("https://hooks.example.com:8443/a") == [
-            "https://hooks.example.com:8443/a"
+            "https://hooks.example.com/a",
+            "https://hooks.example.com:8443/a",
         ]
         # A signature over 443 does not cover another port.
         assert "https://hooks.example.com:443/a" not in url_variants(
@@ -511,4 +534,51 @@ def test_url_variants_keep_the_host_as_written() -> None:
         "https://Hooks.Example.com:443/webhooks/t/?a=1",
     ]
     assert url_variants("http://[::1]:80/x") == ["http://[::1]/x", "http://[::1]:80/x"]
-    assert url_variants("https://h:8443/x") == ["https://h:8443/x"]
+    assert url_variants("https://h:8443/x") == ["https://h/x", "https://h:8443/x"]
+    assert url_variants("https://user:pw@h:8443/x") == [
+        "https://user:pw@h/x",
+        "https://user:pw@h:8443/x",
+    ]
+    assert url_variants("https://h:99999/x") == ["https://h:99999/x"]
+
+
+#: One path and query, reached with every scheme and port form.
+URL_FORMS = [
+    "https://example.com/hook?x=1",
+    "https://example.com:443/hook?x=1",
+    "https://example.com:1234/hook?x=1",
+    "https://example.com:8443/hook?x=1",
+    "http://example.com/hook?x=1",
+    "http://example.com:80/hook?x=1",
+    "http://example.com:1234/hook?x=1",
+    "https://Example.com/hook?x=1",
+]
+
+
+@pytest.mark.parametrize("received", URL_FORMS)
+@pytest.mark.parametrize("signed", URL_FORMS)
+def test_each_url_form_is_accepted_exactly_when_the_sdk_accepts_it(
+    signed: str, received: str
+) -> None:
+    # oracle: twilio SDK 9.13.0 (RequestValidator.compute_signature and .validate)
+    params = {"From": "+14158675309", "Body": "port test", "MessageSid": "SM1"}
+    body = urlencode(params).encode()
+    signature = RequestValidator(SECRET).compute_signature(signed, params)
+    sdk_accepts = RequestValidator(SECRET).validate(received, params, signature)
+    verifying = delivery(received, body, FORM, {"X-Twilio-Signature": signature})
+    try:
+        TwilioProvider().verify(verifying, [SECRET], tolerance=None, now=time.time())
+    except InvalidSignature:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted is sdk_accepts
+
+
+def test_the_sdk_oracle_accepts_and_refuses_some_url_forms() -> None:
+    # The comparison above would hold for a validator that refused everything.
+    params = {"Body": "x"}
+    validator = RequestValidator(SECRET)
+    signature = validator.compute_signature("https://example.com/hook?x=1", params)
+    assert validator.validate("https://example.com:1234/hook?x=1", params, signature)
+    assert not validator.validate("http://example.com/hook?x=1", params, signature)
