@@ -1,11 +1,14 @@
 """Ingest throughput and latency: signed Stripe deliveries POSTed by wrk to our
 receiver and, in the same run, to the peers in bench/peers/ (the raw ASGI ceiling,
-the naive Django receiver, the tutorials' Flask receiver).
+the reference receiver built by hand without Django, the naive Django receiver,
+the tutorials' Flask receiver).
 
     python -m bench.ingest [--quick]
 
 Each figure is the median of several wrk runs. After each run against a receiver
-that stores, the rows added are counted: a 2xx without a row is reported.
+that stores, the rows added are counted: a 2xx without a row is reported. Each row
+also gives the CPU seconds of the client (wrk), of the server process and of the
+PostgreSQL backends, the whole machine's busy cores, and which side ran out.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -38,7 +42,8 @@ THREADS = 2  # wrk's default; each thread takes its own slice of the pool
 # Deliveries signed per second of load: enough that a receiver which stores (and so
 # must see a new event id each time) never gets the same one twice. The others do
 # not look at the id, and reuse the pool (see "wrapped").
-POOL_RATE = {"ours": 12_000, "naive Django": 3_000, "raw ASGI": 1_000, "Flask": 1_000}
+POOL_RATE = {"ours": 12_000, "reference": 12_000, "naive Django": 3_000}
+POOL_RATE |= {"raw ASGI": 1_000, "Flask": 1_000}
 SERVERS: dict[str, Callable[[str, int], list[str]]] = {
     "daphne": lambda app, port: [
         str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), app
@@ -92,6 +97,8 @@ def write_pool(path: Path, count: int) -> None:
 
 
 def wrk(port: int, connections: int, seconds: float, pool: Path) -> Row:
+    """One wrk run; its figures, with the CPU seconds wrk itself used as ``client_cpu_s``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
         ["wrk", f"-t{THREADS}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
         + ["--timeout", "10s", "-s", str(SCRIPT), f"http://127.0.0.1:{port}/webhooks/bench/"],
@@ -100,9 +107,14 @@ def wrk(port: int, connections: int, seconds: float, pool: Path) -> Row:
         text=True,
         timeout=seconds + 120,
     )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     for line in result.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
-            return dict(json.loads(line.removeprefix("BENCH_JSON ")))
+            row = dict(json.loads(line.removeprefix("BENCH_JSON ")))
+            row["client_cpu_s"] = (after.ru_utime - before.ru_utime) + (
+                after.ru_stime - before.ru_stime
+            )
+            return row
     raise RuntimeError(f"wrk said: {result.stdout}{result.stderr}")
 
 
@@ -154,6 +166,34 @@ def database_cpu_seconds(name: str) -> float:
         except (OSError, IndexError):
             continue  # the process ended while we looked
     return total
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have spent busy so far, whoever used them (from /proc/stat)."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def bottleneck(
+    seconds: float, server: float, client: float, db: float, busy: float
+) -> str:
+    """Which side ran out, from the CPU seconds each used over a run of ``seconds``.
+
+    The server is one process whose Python runs one thread at a time, so about one
+    core is all it can use; wrk may use THREADS cores; the machine has cpu_count.
+    """
+    cores = os.cpu_count() or 1
+    used = {"server": server / seconds, "client": client / seconds}
+    used["PostgreSQL"] = db / seconds
+    if used["server"] >= 0.8:
+        return "server"
+    if busy / seconds >= 0.8 * cores:
+        others = busy / seconds - sum(used.values())
+        return "machine" + (" (other load)" if others >= 0.5 else "")
+    if used["client"] >= 0.8 * min(THREADS, cores):
+        return "client"
+    return "neither (waiting)"
 
 
 @contextlib.contextmanager
@@ -250,8 +290,11 @@ def measure(
                 write_pool(pool, int(POOL_RATE[label] * seconds * 1.5))
                 before = count() if count else 0
                 cpu, db_cpu = cpu_seconds(pid), database_cpu_seconds(database_name)
+                busy, wall = machine_busy_seconds(), time.monotonic()
                 result = wrk(port, connections, seconds, pool)
                 time.sleep(0.5)  # let requests cut off by wrk's stop finish
+                result["busy_s"] = machine_busy_seconds() - busy
+                result["wall_s"] = time.monotonic() - wall
                 result["stored"] = count() - before if count else None
                 result["app_cpu_s"] = cpu_seconds(pid) - cpu
                 result["db_cpu_s"] = (
@@ -265,7 +308,7 @@ def measure(
             rows.append({"scenario": "ingest-paced", "app": label, "server": server,
                          "database": database, "rate": PACED_RATE, **latency})  # fmt: skip
             print(
-                f"  {label:<12} {server:<8} {database:<8} {PACED_RATE}/s paced"
+                f"  {label:<12} {server:<8} {database:<8} {PACED_RATE}/s paced "
                 f"  p50 {latency['p50_ms']:.1f} ms  p99 {latency['p99_ms']:.1f} ms"
                 f"  non-2xx {latency['non_2xx']}",
                 flush=True,
@@ -278,6 +321,11 @@ def summarize(
 ) -> Row:
     rates = [r["requests"] / (r["duration_us"] / 1e6) for r in results]
     stored = [r["stored"] for r in results if r["stored"] is not None]
+    middle = sorted(results, key=lambda r: r["requests"] / r["duration_us"])[
+        len(results) // 2
+    ]
+    seconds = middle["wall_s"]  # the window the CPU figures were read over
+    db_seconds = middle["db_cpu_s"] or 0.0
     return {
         "scenario": "ingest",
         "app": label,
@@ -308,6 +356,19 @@ def summarize(
         )
         if results[0]["db_cpu_s"] is not None
         else None,
+        # CPU seconds over the median run, and who ran out in it.
+        "seconds": seconds,
+        "client_cpu_s": middle["client_cpu_s"],
+        "server_cpu_s": middle["app_cpu_s"],
+        "db_cpu_s": middle["db_cpu_s"],
+        "busy_cpu_s": middle["busy_s"],
+        "bottleneck": bottleneck(
+            seconds,
+            middle["app_cpu_s"],
+            middle["client_cpu_s"],
+            db_seconds,
+            middle["busy_s"],
+        ),
     }
 
 
@@ -316,6 +377,7 @@ def format_row(row: Row) -> str:
     check += f"  cpu {row['app_cpu_ms']:.2f} ms"
     if row["db_cpu_ms"] is not None:
         check += f" + db {row['db_cpu_ms']:.2f} ms"
+    check += f"\n      {cpu_line(row)}"
     return (
         f"  {row['app']:<12} {row['server']:<8} {row['database']:<8} c{row['connections']:<3}"
         f" {row['rps']:8.0f} req/s  p50 {row['p50_ms']:6.1f} ms  p99 {row['p99_ms']:7.1f} ms"
@@ -323,7 +385,17 @@ def format_row(row: Row) -> str:
     )
 
 
-SUBJECTS = ("ours", "naive Django", "raw ASGI", "Flask")
+def cpu_line(row: Row) -> str:
+    """CPU seconds of each side over the median run, and the side that ran out."""
+    db = f", PostgreSQL {row['db_cpu_s']:.2f}" if row["db_cpu_s"] is not None else ""
+    return (
+        f"CPU s over {row['seconds']:.1f} s: client {row['client_cpu_s']:.2f}, "
+        f"server {row['server_cpu_s']:.2f}{db}; whole machine busy {row['busy_cpu_s']:.2f}"
+        f" of {row['seconds'] * (os.cpu_count() or 1):.1f}; bottleneck: {row['bottleneck']}"
+    )
+
+
+SUBJECTS = ("ours", "reference", "naive Django", "raw ASGI", "Flask")
 
 
 def run(quick: bool, only: Iterable[str] = SUBJECTS) -> list[Row]:
@@ -334,6 +406,8 @@ def run(quick: bool, only: Iterable[str] = SUBJECTS) -> list[Row]:
         for kind in ("sqlite", "postgres"):
             if "ours" in only:
                 rows += ours(kind, folder, plan)
+            if "reference" in only and kind == "postgres":
+                rows += reference(plan)
             if "naive Django" in only:
                 rows += naive(kind, folder, plan)
     if "raw ASGI" in only:
@@ -356,6 +430,17 @@ def ours(kind: str, folder: str, plan: Plan) -> list[Row]:
         for server in ("daphne", "uvicorn"):
             rows += measure("ours", server, kind, app, project.env, count, plan)
     return rows
+
+
+def reference(plan: Plan) -> list[Row]:
+    """The hand-built receiver (bench/peers/reference.py), on uvicorn and PostgreSQL."""
+    with database("postgres", "") as url:
+        env = {**os.environ, "DATABASE_URL": url, "BENCH_STRIPE_SECRET": SECRET}
+        app, count = (
+            "bench.peers.reference:application",
+            counter(url, "reference_event"),
+        )
+        return measure("reference", "uvicorn", "postgres", app, env, count, plan)
 
 
 def naive(kind: str, folder: str, plan: Plan) -> list[Row]:

@@ -75,6 +75,9 @@ def ratios(rows: list[Row]) -> list[Row]:
                                     "database": row["database"], "connections": c}),
             ("Flask gunicorn", None, {"app": "Flask", "connections": c}),
         ]  # fmt: skip
+        if row["database"] == "postgres":
+            against.append(("reference receiver", 0.8 if row["server"] == "uvicorn" else None,
+                            {"app": "reference", "connections": c}))  # fmt: skip
         for label, target, match in (
             against[:1] + against[2:] if row["server"] == "uvicorn" else against
         ):
@@ -122,10 +125,15 @@ def cells(row: Row, found: list[Row]) -> list[str]:
             check += f"; {row['unstored_2xx']} 2xx without a row"
         if row["app"] == "ours":
             check += (
-                f"; CPU per delivery: server {row['app_cpu_ms']:.2f} ms (target ≤ 1)"
+                f"; CPU per delivery: server {row['app_cpu_ms']:.2f} ms (target ≤ 0.5)"
             )
             if row["db_cpu_ms"] is not None:
-                check += f", PostgreSQL {row['db_cpu_ms']:.2f} ms (target ≤ 0.5)"
+                check += f", PostgreSQL {row['db_cpu_ms']:.2f} ms (target ≤ 0.25)"
+        if "bottleneck" in row:
+            check += f"; CPU s client {row['client_cpu_s']:.1f}, server {row['server_cpu_s']:.1f}"
+            if row["db_cpu_s"] is not None:
+                check += f", PostgreSQL {row['db_cpu_s']:.1f}"
+            check += f" in {row['seconds']:.1f} s: {row['bottleneck']} ran out"
         return [
             "ingest", row["app"], f"{row['server']}, {row['database']}, c{row['connections']}",
             f"{row['rps']:.0f} req/s", f"{row['rps_min']:.0f}-{row['rps_max']:.0f}",
@@ -207,6 +215,7 @@ def write(
         "-s bench/wrk/stripe.lua http://127.0.0.1:<port>/webhooks/bench/\n"
         "# ours: <daphne|uvicorn> project.asgi:application  (WEBHOOKS_PROCESSING=worker, no worker)\n"
         "# peers: <daphne|uvicorn> bench.peers.raw_asgi:application, "
+        "uvicorn bench.peers.reference:application (PostgreSQL), "
         "<daphne|uvicorn> bench.peers.naive_django.asgi:application, "
         "gunicorn bench.peers.flask_app:app\n"
         "# commit → handler start: 20 deliveries/s to daphne, inline mode, then worker mode "
