@@ -42,6 +42,7 @@ class Push(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name_plural = "pushes"
 
     def __str__(self) -> str:
         return f"{self.repository} {self.ref} {self.head_commit[:7]}"

@@ -50,7 +50,7 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 # Tests run processing explicitly; an inline runner would race them in the background.
 WEBHOOKS_PROCESSING = "worker"
 # One process on purpose: the in-memory layer is right for these tests.
-SILENCED_SYSTEM_CHECKS = ["realtime.W002"]
+SILENCED_SYSTEM_CHECKS = ["realtime.W002", "realtime.W003"]
 ASGI_APPLICATION = "tests.asgi.application"
 
 USE_TZ = True

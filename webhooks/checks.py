@@ -119,6 +119,25 @@ def endpoint_problems(endpoint: Any) -> list[CheckMessage]:
                 id="webhooks.W002",
             )
         )
+    if (
+        provider.signs_request_url()
+        and endpoint.is_active
+        and not settings.DEBUG
+        and not conf.PUBLIC_URL
+        and not conf.TRUSTED_PROXIES
+    ):
+        messages.append(
+            Warning(
+                f"{label} ({provider.name}) is signed over the URL the provider called, "
+                "and WEBHOOKS_PUBLIC_URL is unset: behind a proxy, load balancer or "
+                "tunnel the URL this server sees differs, and every delivery is refused.",
+                hint='Set WEBHOOKS_PUBLIC_URL = "https://<the host providers call>", or list '
+                "your proxies in WEBHOOKS_TRUSTED_PROXIES so that X-Forwarded-Proto and "
+                "X-Forwarded-Host are believed.",
+                obj=endpoint,
+                id="webhooks.W003",
+            )
+        )
     bad = invalid_networks(endpoint.allowed_networks)
     if bad:
         messages.append(

@@ -95,3 +95,43 @@ def test_endpoint_with_invalid_allowed_network_is_e004() -> None:
 def test_endpoint_checks_run_with_the_database_checks() -> None:
     make_endpoint("odd", "no-such-provider")
     assert "webhooks.E002" in ids(run_checks(databases=["default"]))
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=False, WEBHOOKS_PUBLIC_URL="", WEBHOOKS_TRUSTED_PROXIES=[])
+@pytest.mark.parametrize(
+    ("provider", "options"),
+    [
+        ("twilio", {}),
+        ("square", {}),
+        ("hmac", {"template": "{url}{body}"}),
+    ],
+)
+def test_url_signing_endpoint_without_a_public_url_is_w003(provider, options) -> None:
+    make_endpoint("signed-url", provider, options=options)
+    messages = check_endpoints(databases=["default"])
+    assert ids(messages) == ["webhooks.W003"]
+    assert "WEBHOOKS_PUBLIC_URL" in messages[0].hint
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"WEBHOOKS_PUBLIC_URL": "https://hooks.example.com"},
+        {"WEBHOOKS_TRUSTED_PROXIES": ["10.0.0.0/8"]},
+        {"DEBUG": True},
+    ],
+)
+def test_url_signing_endpoint_with_a_public_url_or_proxies_is_fine(setting) -> None:
+    make_endpoint("sms", "twilio")
+    with override_settings(**{"DEBUG": False, "WEBHOOKS_PUBLIC_URL": "", **setting}):
+        assert check_endpoints(databases=["default"]) == []
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=False, WEBHOOKS_PUBLIC_URL="")
+def test_endpoints_that_do_not_sign_the_url_need_no_public_url() -> None:
+    make_endpoint("gh", "github")
+    make_endpoint("sq", "square", options={"notification_url": "https://x.test/h/"})
+    assert check_endpoints(databases=["default"]) == []

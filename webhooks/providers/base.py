@@ -110,6 +110,14 @@ class Provider:
             "does not implement sign()"
         )
 
+    def signs_request_url(self) -> bool:
+        """True when the signature covers the URL the provider called (Twilio).
+
+        Such an endpoint needs ``WEBHOOKS_PUBLIC_URL`` (or trusted proxies) behind
+        a proxy or tunnel; system check ``webhooks.W003`` says so.
+        """
+        return False
+
     def parse(self, delivery: Delivery) -> Any:
         """The payload to store: JSON or form by content type, None when it does not parse."""
         return payloads.parse(delivery)

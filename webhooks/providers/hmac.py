@@ -55,6 +55,9 @@ class HmacProvider(ConfigurableProvider):
                 "a template with {timestamp} needs timestamp_header"
             )
 
+    def signs_request_url(self) -> bool:
+        return "{url}" in self.options["template"]
+
     def verify(
         self,
         delivery: Delivery,

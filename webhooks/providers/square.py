@@ -24,6 +24,10 @@ class SquareProvider(Provider):
     docs_url = "https://developer.squareup.com/docs/webhooks/step3validate"
     option_defaults: ClassVar[Mapping[str, Any]] = {"notification_url": ""}
 
+    def signs_request_url(self) -> bool:
+        # The notification_url option names the URL, whatever the request's was.
+        return not self.options["notification_url"]
+
     # x-square-hmacsha256-signature: base64 HMAC-SHA256, keyed with the subscription's
     # signature key, of the notification URL followed by the raw body. Nothing is
     # timestamped; the body's event_id is the replay defence.

@@ -59,6 +59,9 @@ class TwilioProvider(Provider):
     name = "Twilio"
     docs_url = "https://www.twilio.com/docs/usage/webhooks/webhooks-security"
 
+    def signs_request_url(self) -> bool:
+        return True
+
     # X-Twilio-Signature: base64 HMAC-SHA1 (HMAC-SHA256 when the settings header names
     # it) of the full public URL plus the sorted form fields. JSON bodies are not in
     # the signed string; the URL carries bodySHA256=<hex> of the body instead, which

@@ -97,6 +97,8 @@ export class DetailPanel {
       const term = element("dt", "", label);
       const description = element("dd");
       if (field === "status") description.append(element("span", statusClass(value), value));
+      // A traceback keeps its lines, as on the event's admin page.
+      else if (field === "last_error") description.append(element("pre", "live-error", String(value)));
       else description.textContent = field === "size" ? `${value} bytes` : String(value);
       rows.push(term, description);
     }

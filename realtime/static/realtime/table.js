@@ -133,6 +133,7 @@ function newRow(id, highlight) {
   // The event type doubles as a button, so the detail panel opens from the keyboard too.
   row.cells[3].append(element("button", "live-open"));
   row.cells[5].append(element("span"));
+  row.cells[3].className = "live-type";
   row.cells[2].className = "live-optional";
   row.cells[4].className = "live-optional";
   return row;
