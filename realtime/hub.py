@@ -26,6 +26,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from realtime import backpressure
 from realtime.backpressure import Flow
 from realtime.conf import conf
+from webhooks.observability import metrics
 
 logger = logging.getLogger("realtime")
 
@@ -67,10 +68,12 @@ class Subscriber:
 
     def offer(self, frame: str) -> None:
         if self.closing:
+            metrics.dashboard_frames_dropped()
             return
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
+            metrics.dashboard_frames_dropped()
             logger.warning(
                 "A dashboard socket fell %d frames behind; closing it (%d)",
                 self.queue.maxsize,
@@ -257,11 +260,16 @@ async def join(socket: Socket) -> Subscriber:
             await hub.start()
             _hubs[loop] = hub
         # A consumer's send is the server's; it tells when its bytes stop leaving.
-        return hub.add(socket, backpressure.watch(getattr(socket, "base_send", None)))
+        subscriber = hub.add(
+            socket, backpressure.watch(getattr(socket, "base_send", None))
+        )
+    metrics.dashboard_socket_opened()
+    return subscriber
 
 
 async def leave(subscriber: Subscriber) -> None:
     """Unregister a socket; the hub stops with its last socket."""
+    metrics.dashboard_socket_closed()
     await subscriber.stop()
     loop = asyncio.get_running_loop()
     async with _locks.setdefault(loop, asyncio.Lock()):

@@ -7,4 +7,5 @@ urlpatterns = [
     path("admin/", include("realtime.urls")),
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
+    path("metrics/", include("webhooks.observability.urls")),
 ]

@@ -10,6 +10,13 @@ class WebhooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from webhooks import signals
+        from webhooks.observability import metrics, receivers
         from webhooks.processing import handlers
 
         handlers.discover()
+        signals.event_status_changed.connect(
+            signals.announce_dead, dispatch_uid="webhooks.signals.announce_dead"
+        )
+        if metrics.enabled():
+            receivers.connect()

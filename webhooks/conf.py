@@ -166,5 +166,17 @@ class Settings:
         """How often a stream reads the database when no live notification wakes it."""
         return cast(float, setting("WEBHOOKS_STREAM_POLL_SECONDS", 5.0))
 
+    # Operating it: metrics, alerts, retention (README "Operating it").
+
+    @property
+    def METRICS(self) -> bool:
+        """Record Prometheus metrics when prometheus_client is installed."""
+        return bool(setting("WEBHOOKS_METRICS", True))
+
+    @property
+    def METRICS_TOKEN(self) -> str:
+        """Bearer token the scrape URL requires; empty: none."""
+        return cast(str, setting("WEBHOOKS_METRICS_TOKEN", ""))
+
 
 conf = Settings()

@@ -36,6 +36,7 @@ from webhooks.conf import conf
 from webhooks.delivery import Answer
 from webhooks.ingest import answers, views
 from webhooks.ingest.loop import ingest_async
+from webhooks.observability import metrics
 
 logger = logging.getLogger("webhooks")
 
@@ -73,16 +74,17 @@ class DeliveryHandler(ASGIHandler):
         except RequestAborted:
             return  # the provider hung up: nothing to answer, nothing stored
         if body is None:
-            await send_answer(send, answers.body_too_large())
-            return
-        try:
-            answer = await ingest_async(
-                slug, views.delivery_of(request, body, received_at)
-            )
-        except Exception:
-            # Never a 500: the provider retries a 503, and the traceback is logged.
-            logger.exception("Delivery to %r failed unexpectedly", slug)
-            answer = answers.unavailable()
+            answer = answers.body_too_large()
+        else:
+            try:
+                answer = await ingest_async(
+                    slug, views.delivery_of(request, body, received_at)
+                )
+            except Exception:
+                # Never a 500: the provider retries a 503, and the traceback is logged.
+                logger.exception("Delivery to %r failed unexpectedly", slug)
+                answer = answers.unavailable()
+        metrics.answered(answer.status, time.time() - received_at)
         await send_answer(send, answer)
 
 

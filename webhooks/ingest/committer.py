@@ -37,6 +37,7 @@ from webhooks.ingest.store import (
     wake_if_pending,
 )
 from webhooks.models import Event
+from webhooks.observability import metrics
 
 logger = logging.getLogger("webhooks")
 
@@ -76,6 +77,7 @@ class Committer:
             if self._waiting >= conf.MAX_WAITING_COMMITS:
                 raise Overloaded
             self._waiting += 1
+            metrics.waiting_commits(self._waiting)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._serve, name="webhooks-committer", daemon=True
@@ -94,6 +96,8 @@ class Committer:
                     break
             with self._lock:
                 self._waiting -= len(batch)
+                metrics.waiting_commits(self._waiting)
+            metrics.commit_batch(len(batch))
             try:
                 self._commit(batch)
             except Exception as error:
@@ -212,6 +216,7 @@ def store_batch(events: Sequence[Event]) -> list[Outcome]:
         stored = outcome[key]
         if isinstance(stored, tuple) and first[key] is not event:
             stored = (stored[0], False)
+            metrics.delivery_duplicate(event)
         results.append(stored)
     return results
 

@@ -33,6 +33,7 @@ from webhooks.ingest import endpoints as lookup
 from webhooks.ingest.ratelimit import buckets
 from webhooks.ingest.redaction import redact
 from webhooks.models import Endpoint, Event, Rejection
+from webhooks.observability import metrics
 from webhooks.processing import dispatch, handlers
 from webhooks.providers import provider_classes
 from webhooks.providers.base import Provider
@@ -211,6 +212,7 @@ def save_new(event: Event) -> tuple[int, bool]:
         if existing is None:
             raise
         event.pk = None
+        metrics.delivery_duplicate(event)
         return existing, False
     return event.pk, True
 

@@ -15,6 +15,7 @@ from webhooks.delivery import Answer, Delivery
 from webhooks.ingest import answers
 from webhooks.ingest.origin import client_ip, public_url
 from webhooks.ingest.store import ingest
+from webhooks.observability import metrics
 
 logger = logging.getLogger("webhooks")
 
@@ -32,22 +33,27 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 @non_atomic_requests
 async def receive(request: HttpRequest, slug: str) -> HttpResponse:
     received_at = time.time()
+    answer = await answer_for(request, slug, received_at)
+    metrics.answered(answer.status, time.time() - received_at)
+    return to_response(answer)
+
+
+async def answer_for(request: HttpRequest, slug: str, received_at: float) -> Answer:
     if request.method not in ("POST", "GET"):
-        return to_response(answers.method_not_allowed())
+        return answers.method_not_allowed()
     limit = conf.MAX_BODY_BYTES
     if declared_length(request) > limit:
-        return to_response(answers.body_too_large())
+        return answers.body_too_large()
     body = request.read(limit + 1)
     if len(body) > limit:
-        return to_response(answers.body_too_large())
+        return answers.body_too_large()
     delivery = delivery_of(request, body, received_at)
     try:
-        answer = await sync_to_async(ingest)(slug, delivery)
+        return await sync_to_async(ingest)(slug, delivery)
     except Exception:
         # Never a 500: the provider retries a 503, and the traceback is logged.
         logger.exception("Delivery to %r failed unexpectedly", slug)
-        answer = answers.unavailable()
-    return to_response(answer)
+        return answers.unavailable()
 
 
 def delivery_of(request: HttpRequest, body: bytes, received_at: float) -> Delivery:
