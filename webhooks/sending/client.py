@@ -20,6 +20,9 @@ class Outgoing:
     url: str
     headers: dict[str, str]
     body: bytes
+    #: The provider's id of the delivery, and the sample's event type, where known.
+    delivery_id: str = ""
+    event_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Result:
     latency: float
     #: ``time.perf_counter()`` when the request was sent.
     started: float
+    #: The stored event's id from a 2xx answer (``{"status": ..., "id": N}``), else None.
+    event_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,18 +171,24 @@ async def _post(
         latency = time.perf_counter() - started
         return Result(index, None, "", type(error).__name__, latency, started)
     latency = time.perf_counter() - started
-    answer, reason = _read_answer(response)
-    return Result(index, response.status_code, answer, reason, latency, started)
+    answer, reason, event_id = _read_answer(response)
+    return Result(
+        index, response.status_code, answer, reason, latency, started, event_id
+    )
 
 
-def _read_answer(response: httpx.Response) -> tuple[str, str]:
+def _read_answer(response: httpx.Response) -> tuple[str, str, int | None]:
+    """The answer's ``status`` or ``error``, its ``reason``, and the stored event's id."""
     try:
         data = json.loads(response.content)
     except ValueError:
-        return "", response.text[:80].strip()
+        return "", response.text[:80].strip(), None
     if not isinstance(data, dict):
-        return "", ""
+        return "", "", None
     answer = data.get("status") or data.get("error") or ""
     if not answer and "challenge" in data:
         answer = "challenge answered"
-    return str(answer), str(data.get("reason") or "")
+    event_id = data.get("id")
+    if not (response.is_success and type(event_id) is int):
+        event_id = None
+    return str(answer), str(data.get("reason") or ""), event_id

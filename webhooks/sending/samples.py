@@ -125,13 +125,15 @@ def render(
     """A fresh delivery of ``event_type`` (default: the first), or of ``data`` if given.
 
     ``data`` is the caller's own body: sent byte for byte, except that the
-    placeholders above are filled in when it is UTF-8. ``options`` are the
+    placeholders above are filled in when it is UTF-8; its ``event_type`` may
+    be any (it fills the provider's type header, such as ``X-GitHub-Event``).
+    ``options`` are the
     endpoint's provider options; the configurable providers' ``id_header`` and
     ``type_header`` are sent when set. Raises :class:`UnknownSampleError`.
     """
     spec = manifest(folder(provider_id))
     event_type = event_type or next(iter(spec["types"]))
-    if event_type not in spec["types"]:
+    if data is None and event_type not in spec["types"]:
         raise UnknownSampleError(provider_id, event_type, list(spec["types"]))
     values = fresh_values(now)
     values["type"] = event_type

@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
@@ -17,6 +15,7 @@ from webhooks.models import Endpoint
 from webhooks.providers import provider_ids
 from webhooks.providers.base import Provider
 from webhooks.sending import client, samples
+from webhooks.sending.signed import signed_delivery
 
 #: Up to this many deliveries, each gets a line of its own.
 DETAILED_COUNT = 20
@@ -82,7 +81,7 @@ class Command(BaseCommand):
 
         def prepare(index: int) -> client.Outgoing:
             return _prepare(
-                provider, endpoint, secrets[0] if secrets else "", urls, options, data
+                provider, secrets[0] if secrets else "", urls, options, data
             )
 
         try:
@@ -161,6 +160,9 @@ class Command(BaseCommand):
 
     def _write_result(self, result: client.Result) -> None:
         status = _outcome(result.status, result.answer, result.reason)
+        # The stored event's id, for webhooks_replay and the admin.
+        if result.event_id is not None:
+            status += f" (event {result.event_id})"
         line = f"#{result.index + 1}  {status}  {result.latency * 1000:.1f} ms"
         self.stdout.write(line, self.style.SUCCESS if result.ok else self.style.ERROR)
 
@@ -186,7 +188,6 @@ class Command(BaseCommand):
 
 def _prepare(
     provider: Provider,
-    endpoint: Endpoint,
     secret: str,
     urls: tuple[str, str],
     options: dict[str, Any],
@@ -194,27 +195,14 @@ def _prepare(
 ) -> client.Outgoing:
     """The delivery to post to ``urls[0]``, signed as if sent to ``urls[1]``."""
     url, public_url = urls
-    now = time.time()
-    sample = samples.render(
-        endpoint.provider,
-        options["type"],
-        data=data,
-        options=endpoint.options,
-        now=now,
-    )
-    signed = provider.sign(
-        sample.body,
+    return signed_delivery(
+        provider,
         secret,
-        url=public_url,
-        delivery_id=sample.delivery_id,
-        timestamp=int(now),
-        content_type=sample.content_type,
+        url=url,
+        public_url=public_url,
+        event_type=options["type"],
+        data=data,
     )
-    # A signer may add to the query (Twilio's bodySHA256): keep it on the posted URL.
-    query = urlsplit(signed.url).query if signed.url else ""
-    target = f"{url}?{query}" if query else url
-    body = sample.body if signed.body is None else signed.body
-    return client.Outgoing(target, {**sample.headers, **signed.headers}, body)
 
 
 def _read_data(path: str) -> bytes:
