@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webhooks.providers import get_provider
-from webhooks.providers.base import Provider
+from webhooks.providers.base import KeySource, Provider
 
 #: Paths under the webhooks prefix that belong to the app itself.
 RESERVED_SLUGS = frozenset({"health", "api"})
@@ -64,8 +64,9 @@ class Endpoint(models.Model):
     def __str__(self) -> str:
         return f"{self.slug} ({self.provider})"
 
-    def get_provider(self) -> Provider:
-        return get_provider(self.provider, self.options)
+    def get_provider(self, *, keys: KeySource | None = None) -> Provider:
+        """This endpoint's provider; ``keys``: where it may fetch published keys."""
+        return get_provider(self.provider, self.options, keys=keys)
 
     def tolerance(self, provider: Provider) -> int | None:
         if self.tolerance_seconds is not None:

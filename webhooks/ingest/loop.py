@@ -19,7 +19,7 @@ from django.db import DatabaseError, close_old_connections
 
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
-from webhooks.ingest import answers
+from webhooks.ingest import answers, keys
 from webhooks.ingest import endpoints as lookup
 from webhooks.ingest.committer import Overloaded, committer
 from webhooks.ingest.ratelimit import buckets
@@ -69,7 +69,7 @@ def accept(slug: str, delivery: Delivery) -> Event | Answer | None:
     if buckets.exhausted(rejections_key(endpoint, delivery), conf.REJECTION_LIMIT):
         return answers.rate_limited()  # as refuse() answers a source that keeps failing
     try:
-        provider = endpoint.get_provider()
+        provider = endpoint.get_provider(keys=keys.remote)
     except Exception:
         return None  # ingest() logs the misconfiguration and answers 503
     if signature_failure(endpoint, provider, delivery) is not None:
@@ -79,7 +79,7 @@ def accept(slug: str, delivery: Delivery) -> Event | Answer | None:
     if not buckets.allow(f"endpoint:{endpoint.pk}", conf.RATE_LIMIT_PER_ENDPOINT):
         return answers.rate_limited()
     payload = provider.parse(delivery)
-    if provider.handshake(delivery, payload) is not None:
+    if provider.handshake(delivery, payload, endpoint.valid_secrets()) is not None:
         return None
     return new_event(
         endpoint,

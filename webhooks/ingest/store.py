@@ -28,7 +28,7 @@ from webhooks.exceptions import (
     UnknownProviderError,
     VerifyTokenMismatch,
 )
-from webhooks.ingest import answers
+from webhooks.ingest import answers, keys
 from webhooks.ingest import endpoints as lookup
 from webhooks.ingest.ratelimit import buckets
 from webhooks.ingest.redaction import redact
@@ -67,7 +67,7 @@ def _ingest(slug: str, delivery: Delivery) -> Answer:
     if endpoint is None:
         return answers.unknown_endpoint()
     try:
-        provider = endpoint.get_provider()
+        provider = endpoint.get_provider(keys=keys.remote)
     except (UnknownProviderError, ProviderConfigError):
         # A misconfigured endpoint cannot verify anything; the provider should retry
         # once an operator fixes it (system check webhooks.E002 names it).
@@ -77,7 +77,9 @@ def _ingest(slug: str, delivery: Delivery) -> Answer:
     if refusal is not None:
         return refusal
     payload = provider.parse(delivery)
-    handshake = provider.handshake(delivery, payload)
+    # A delivery refused by kept secrets was verified with fresh ones, now kept.
+    current = (lookup.kept(slug) if kept else None) or endpoint
+    handshake = provider.handshake(delivery, payload, current.valid_secrets())
     event_id, created = store(
         endpoint,
         delivery,

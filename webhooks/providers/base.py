@@ -3,11 +3,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from webhooks import payloads
 from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import ProviderConfigError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 @dataclass(frozen=True)
@@ -23,12 +26,45 @@ class Signed:
     body: bytes | None = None
 
 
+class KeyUnavailable(Exception):
+    """A key the provider publishes could not be had now (not fetched, unreachable, too large)."""
+
+
+class KeySource(Protocol):
+    """Where keys that a provider publishes on its own servers come from (PayPal's
+    certificates), and the roots they must chain to.
+
+    Providers never fetch anything themselves: the caller gives them a source,
+    which fetches, caps, times out and keeps what it got (``webhooks.ingest.keys``).
+    """
+
+    def fetch(self, url: str) -> bytes:
+        """The document at ``url``; raise :class:`KeyUnavailable` when it cannot be had."""
+        ...
+
+    def trusted_roots(self) -> Sequence[x509.Certificate]:
+        """The CA certificates a fetched certificate chain must lead to."""
+        ...
+
+
+class NoKeys:
+    """The source of a provider built without one: nothing can be fetched."""
+
+    def fetch(self, url: str) -> bytes:
+        raise KeyUnavailable("no key source given")
+
+    def trusted_roots(self) -> Sequence[x509.Certificate]:
+        return []
+
+
 class Provider:
     """How one provider signs, identifies and types its deliveries.
 
     A subclass sets the class attributes and implements :meth:`verify`; it
     overrides the other methods where the provider differs from the defaults.
-    An instance is built per endpoint with that endpoint's ``options``.
+    An instance is built per endpoint with that endpoint's ``options`` (and,
+    for providers that set :attr:`uses_remote_keys`, a :class:`KeySource`); it
+    keeps nothing from one call to the next.
     """
 
     #: The id stored on endpoints and events, such as ``"github"``.
@@ -48,8 +84,17 @@ class Provider:
     secret_headers: ClassVar[frozenset[str]] = frozenset()
     #: Option names an endpoint may set, with their defaults.
     option_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: True for providers that verify with keys published on their own servers:
+    #: they are built with a :class:`KeySource` (``self.keys``).
+    uses_remote_keys: ClassVar[bool] = False
 
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        options: Mapping[str, Any] | None = None,
+        *,
+        keys: KeySource | None = None,
+    ) -> None:
+        self.keys: KeySource = keys if keys is not None else NoKeys()
         options = dict(options or {})
         unknown = set(options) - set(self.option_defaults)
         if unknown:
@@ -130,9 +175,13 @@ class Provider:
         """The event type handlers are registered for; empty when the provider sends none."""
         return payloads.field(payload, "type") or ""
 
-    def handshake(self, delivery: Delivery, payload: Any) -> Answer | None:
+    def handshake(
+        self, delivery: Delivery, payload: Any, secrets: Sequence[str] = ()
+    ) -> Answer | None:
         """The answer to a verified handshake (URL verification, challenge), else None.
 
-        A handshake is recorded like any delivery but never processed.
+        ``secrets`` are those :meth:`verify` was given, for answers that prove the
+        receiver holds the secret (Zoom's). A handshake is recorded like any
+        delivery but never processed.
         """
         return None

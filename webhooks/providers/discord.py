@@ -144,7 +144,9 @@ class DiscordProvider(Provider):
 
     # https://discord.com/developers/docs/interactions/receiving-and-responding
     # An interaction PING is answered with a PONG; a Webhook Events PING with 204.
-    def handshake(self, delivery: Delivery, payload: Any) -> Answer | None:
+    def handshake(
+        self, delivery: Delivery, payload: Any, secrets: Sequence[str] = ()
+    ) -> Answer | None:
         if not isinstance(payload, dict):
             return None
         if is_webhook_event(payload):

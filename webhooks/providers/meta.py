@@ -109,7 +109,9 @@ class MetaProvider(Provider):
 
     # https://developers.facebook.com/docs/graph-api/webhooks/getting-started#verification-requests
     # The challenge, as sent, is the whole body of a 200.
-    def handshake(self, delivery: Delivery, payload: Any) -> Answer | None:
+    def handshake(
+        self, delivery: Delivery, payload: Any, secrets: Sequence[str] = ()
+    ) -> Answer | None:
         if delivery.method != "GET":
             return None
         return Answer(

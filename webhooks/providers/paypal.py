@@ -1,22 +1,17 @@
 """PayPal: an RSA signature checked with a certificate that PayPal's own hosts serve.
 
-The certificate is fetched from the ``PAYPAL-CERT-URL`` of the delivery, but
-only from PayPal's API hosts over HTTPS, and kept per URL until it expires.
-Its chain must lead to a trusted root and its name must be PayPal's. The
-fetch and the trusted roots are the two seams (:class:`Certificates`) that
-tests replace, so that they run offline with a chain made in the test.
+The certificate is named by the ``PAYPAL-CERT-URL`` of the delivery, which must
+be one of PayPal's API hosts over HTTPS. The provider asks its key source
+(:class:`~webhooks.providers.base.KeySource`) for it and fetches nothing
+itself: the source fetches, caps, times out and keeps certificates, and says
+which roots a chain must lead to. The chain must lead to one of those roots,
+be valid at the delivery's time, and name PayPal.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import functools
-import logging
 import secrets
-import threading
-import urllib.request
-import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import certifi
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as BadSignature
 from cryptography.hazmat.primitives import hashes
@@ -34,9 +28,7 @@ from cryptography.x509.oid import NameOID
 from webhooks import payloads, signing
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
-from webhooks.providers.base import Provider, Signed
-
-logger = logging.getLogger("webhooks")
+from webhooks.providers.base import KeyUnavailable, Provider, Signed
 
 #: The hosts PayPal serves its message-signing certificates from (live and sandbox).
 CERTIFICATE_HOSTS = frozenset(
@@ -51,30 +43,6 @@ CERTIFICATE_PATH = "/v1/notifications/certs/"
 #: The signing certificate's name must be PayPal's own.
 NAME_SUFFIX = ".paypal.com"
 ALGORITHM = "SHA256withRSA"
-FETCH_TIMEOUT = 5.0
-MAX_CERTIFICATE_BYTES = 64 * 1024
-CACHED_AT_MOST = 32
-PEM_END = b"-----END CERTIFICATE-----"
-
-
-@functools.cache
-def public_roots() -> list[x509.Certificate]:
-    # One by one: a root that this version of cryptography refuses (or warns about,
-    # such as a zero serial number) is left out instead of failing every delivery.
-    with open(certifi.where(), "rb") as bundle:
-        text = bundle.read()
-    roots = []
-    for block in text.split(PEM_END):
-        start = block.find(b"-----BEGIN CERTIFICATE-----")
-        if start < 0:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            try:
-                roots.append(x509.load_pem_x509_certificate(block[start:] + PEM_END))
-            except (ValueError, Warning):
-                continue
-    return roots
 
 
 def certificate_url_allowed(url: str) -> bool:
@@ -117,32 +85,13 @@ def names(certificate: x509.Certificate) -> list[str]:
     return found + extension.value.get_values_for_type(x509.DNSName)
 
 
-class Certificates:
-    """Where PayPal's certificates come from, and what they must chain to."""
-
-    def fetch(self, url: str) -> bytes:
-        """The PEM bundle at ``url`` (only ever an allowed PayPal URL)."""
-        # Callers pass only URLs that certificate_url_allowed() accepted: https on
-        # PayPal's hosts, so no other scheme or host is ever opened.
-        request = urllib.request.Request(url, headers={"Accept": "*/*"})
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
-            data: bytes = response.read(MAX_CERTIFICATE_BYTES + 1)
-        if len(data) > MAX_CERTIFICATE_BYTES:
-            raise ValueError("certificate bundle too large")
-        return data
-
-    def roots(self) -> list[x509.Certificate]:
-        """The public CA roots of certifi's bundle, read once per process."""
-        return public_roots()
-
-
 @dataclass(frozen=True)
 class SendingKey:
     """A private key and the certificate URL it is published at, for sending tests.
 
     PayPal signs with its own key, so ``webhooks_send`` can sign PayPal
     deliveries only where :attr:`PayPalProvider.signer` is set to such a key
-    (tests and local demos that also replace :attr:`PayPalProvider.certificates`).
+    (tests and local demos whose key source serves the matching certificate).
     """
 
     key: rsa.RSAPrivateKey
@@ -160,25 +109,16 @@ class PayPalProvider(Provider):
     id = "paypal"
     name = "PayPal"
     docs_url = "https://developer.paypal.com/api/rest/webhooks/rest/#link-selfverificationmethod"
+    uses_remote_keys = True
 
-    #: Replaced in tests to serve a certificate chain made there.
-    certificates: ClassVar[Certificates] = Certificates()
     #: Set only where test deliveries are signed (see :class:`SendingKey`).
     signer: ClassVar[SendingKey | None] = None
-
-    _cache: ClassVar[dict[str, tuple[x509.Certificate, datetime]]] = {}
-    _cache_lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
     def generate_secret(cls) -> str:
         # The form of PayPal's webhook ids: 17 upper-case letters and digits.
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
         return "".join(secrets.choice(alphabet) for _ in range(17))
-
-    @classmethod
-    def forget_certificates(cls) -> None:
-        with cls._cache_lock:
-            cls._cache.clear()
 
     # PAYPAL-TRANSMISSION-SIG: base64 RSA PKCS#1 v1.5 SHA-256 signature of
     # "<transmission id>|<transmission time>|<webhook id>|<CRC32 of the raw body>",
@@ -238,41 +178,29 @@ class PayPalProvider(Provider):
         signing.check_tolerance(sent_at.timestamp(), tolerance, now)
 
     def _public_key(self, url: str, now: float) -> rsa.RSAPublicKey:
-        moment = datetime.fromtimestamp(now, UTC)
-        with self._cache_lock:
-            cached = self._cache.get(url)
-        if cached is not None and cached[1] > moment:
-            certificate = cached[0]
-        elif running_loop():
-            # Fetching would stall every request on this event loop for up to
-            # FETCH_TIMEOUT. Failing here sends the delivery to the threaded path,
-            # which verifies it again and fetches there (see webhooks.ingest.loop).
-            raise InvalidSignature("signature_mismatch", "certificate not fetched yet")
-        else:
-            certificate = self._fetch_verified(url, moment)
-            with self._cache_lock:
-                if len(self._cache) >= CACHED_AT_MOST:
-                    self._cache.clear()
-                self._cache[url] = (certificate, certificate.not_valid_after_utc)
-        key = certificate.public_key()
-        if not isinstance(key, rsa.RSAPublicKey):
-            raise InvalidSignature("signature_mismatch", "certificate key is not RSA")
-        return key
-
-    def _fetch_verified(self, url: str, moment: datetime) -> x509.Certificate:
         try:
-            chain = x509.load_pem_x509_certificates(self.certificates.fetch(url))
-        except Exception as error:
-            # Nothing verifiable came back; PayPal retries a 401 later.
-            logger.warning("PayPal certificate %s not fetched: %s", url, error)
+            pem = self.keys.fetch(url)
+        except KeyUnavailable:
+            # Nothing verifiable to hand now (the source logs why); PayPal retries
+            # a 401 later.
             raise InvalidSignature(
                 "signature_mismatch", "certificate unavailable"
             ) from None
-        if not chain_is_trusted(chain, self.certificates.roots(), moment):
+        try:
+            chain = x509.load_pem_x509_certificates(pem)
+        except ValueError:
+            raise InvalidSignature(
+                "signature_mismatch", "certificate does not parse"
+            ) from None
+        moment = datetime.fromtimestamp(now, UTC)
+        if not chain_is_trusted(chain, self.keys.trusted_roots(), moment):
             raise InvalidSignature("signature_mismatch", "certificate not trusted")
         if not any(name.lower().endswith(NAME_SUFFIX) for name in names(chain[0])):
             raise InvalidSignature("signature_mismatch", "certificate is not PayPal's")
-        return chain[0]
+        key = chain[0].public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise InvalidSignature("signature_mismatch", "certificate key is not RSA")
+        return key
 
     def sign(
         self,
@@ -313,14 +241,6 @@ class PayPalProvider(Provider):
 
     def event_type(self, delivery: Delivery, payload: Any) -> str:
         return payloads.field(payload, "event_type") or ""
-
-
-def running_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def chain_is_trusted(

@@ -87,7 +87,9 @@ class SlackProvider(Provider):
         )
 
     # https://api.slack.com/events/url_verification
-    def handshake(self, delivery: Delivery, payload: Any) -> Answer | None:
+    def handshake(
+        self, delivery: Delivery, payload: Any, secrets: Sequence[str] = ()
+    ) -> Answer | None:
         if payloads.field(payload, "type") != "url_verification":
             return None
         return Answer.json(

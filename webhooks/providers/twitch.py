@@ -128,7 +128,9 @@ class TwitchProvider(Provider):
     # https://dev.twitch.tv/docs/eventsub/handling-webhook-events/#responding-to-a-challenge-request
     # The raw challenge as a text/plain body. A revocation is stored and answered
     # like a notification.
-    def handshake(self, delivery: Delivery, payload: Any) -> Answer | None:
+    def handshake(
+        self, delivery: Delivery, payload: Any, secrets: Sequence[str] = ()
+    ) -> Answer | None:
         if delivery.header(PREFIX + "message-type") != VERIFICATION:
             return None
         challenge = payloads.field(payload, "challenge")

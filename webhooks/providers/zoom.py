@@ -17,18 +17,31 @@ def signature(secret: str, timestamp: str, body: bytes) -> bytes:
     )
 
 
+def parse_signature(header: str) -> bytes:
+    """The MAC of ``v0=<hex>``; fails with ``malformed_signature``."""
+    version, _, hex_signature = header.strip().partition("=")
+    if version != "v0":
+        raise InvalidSignature("malformed_signature", "expected v0=<hex>")
+    return signing.decode_hex(hex_signature)
+
+
+def signing_secret(
+    secrets: Sequence[str], timestamp: str, body: bytes, given: bytes
+) -> str | None:
+    """The first of ``secrets`` whose signature is ``given``; every one is computed."""
+    found = None
+    for secret in secrets:
+        if signing.any_matches([signature(secret, timestamp, body)], [given]):
+            found = found or secret
+    return found
+
+
 class ZoomProvider(Provider):
     id = "zoom"
     name = "Zoom"
     docs_url = "https://developers.zoom.us/docs/api/webhooks/#verify-webhook-events"
     # Zoom's libraries check no time; five minutes bounds replays of a captured request.
     default_tolerance = 300
-
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
-        # The secret that verified this delivery, which the URL validation answer
-        # is computed with. An instance serves one delivery (endpoint.get_provider()).
-        self._verified_with: str | None = None
 
     # x-zm-signature: v0=<hex HMAC-SHA256 of "v0:<timestamp>:<raw body>"> keyed with
     # the app's Secret Token, the timestamp in x-zm-request-timestamp. The raw body is
@@ -45,17 +58,9 @@ class ZoomProvider(Provider):
         raw_timestamp = signing.require(
             delivery.header("x-zm-request-timestamp"), "timestamp"
         )
-        version, _, hex_signature = header.partition("=")
-        if version != "v0":
-            raise InvalidSignature("malformed_signature", "expected v0=<hex>")
-        given = signing.decode_hex(hex_signature)
+        given = parse_signature(header)
         timestamp = signing.parse_timestamp(raw_timestamp)
-        self._verified_with = None
-        for secret in secrets:
-            expected = signature(secret, raw_timestamp, delivery.body)
-            if signing.any_matches([expected], [given]) and self._verified_with is None:
-                self._verified_with = secret
-        if self._verified_with is None:
+        if signing_secret(secrets, raw_timestamp, delivery.body, given) is None:
             raise InvalidSignature("signature_mismatch")
         signing.check_tolerance(timestamp, tolerance, now)
 
@@ -98,15 +103,25 @@ class ZoomProvider(Provider):
     # https://developers.zoom.us/docs/api/webhooks/#validate-your-webhook-endpoint
     # The validation request is signed like any event; the answer proves the
     # receiver holds the Secret Token: the plainToken's hex HMAC-SHA256.
-    def handshake(self, delivery: Delivery, payload: Any) -> Answer | None:
+    def handshake(
+        self, delivery: Delivery, payload: Any, secrets: Sequence[str] = ()
+    ) -> Answer | None:
         if payloads.field(payload, "event") != VALIDATION_EVENT:
             return None
         plain_token = payloads.field(payload, "payload", "plainToken")
-        if plain_token is None or self._verified_with is None:
+        if plain_token is None:
             return None
-        encrypted = signing.hmac_digest(
-            self._verified_with.encode(), plain_token.encode()
-        ).hex()
+        # The answer is made with the secret Zoom signed this request with, which
+        # during a rotation may be the older one.
+        try:
+            given = parse_signature(delivery.header("x-zm-signature") or "")
+        except InvalidSignature:
+            return None
+        timestamp = (delivery.header("x-zm-request-timestamp") or "").strip()
+        secret = signing_secret(secrets, timestamp, delivery.body, given)
+        if secret is None:
+            return None
+        encrypted = signing.hmac_digest(secret.encode(), plain_token.encode()).hex()
         return Answer.json(
             200, {"plainToken": plain_token, "encryptedToken": encrypted}
         )

@@ -1,5 +1,10 @@
-"""PayPal, offline: a certificate chain made here stands in for PayPal's, served by a
-fake certificate source that records every URL it is asked for."""
+"""PayPal, offline: a certificate chain made here stands in for PayPal's, served by
+the process's key source with its download replaced, which records every URL.
+
+The contract tests sign with a key made here (oracle: none; our reading of the
+docs); the published delivery of PayPal's own SDKs is verified at the end of
+this file (oracle: published example in PayPal's SDK tests).
+"""
 
 from __future__ import annotations
 
@@ -22,13 +27,17 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from tests.factories import make_endpoint
+from tests.webhooks.payloads.loader import payload
 from tests.webhooks.providers.contract import SignedBodyContract
 from tests.webhooks.providers.live_send import send_and_check
 from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.ingest import keys
+from webhooks.ingest.keys import RemoteKeys
 from webhooks.models import Endpoint, Event
+from webhooks.providers import get_provider
+from webhooks.providers.base import KeyUnavailable
 from webhooks.providers.paypal import (
-    Certificates,
     PayPalProvider,
     SendingKey,
     certificate_url_allowed,
@@ -106,30 +115,27 @@ class Chain:
         )
 
 
-class FakeCertificates(Certificates):
-    """Serves one chain, trusts given roots, and records every URL asked for."""
+class ServedKeys(RemoteKeys):
+    """The real key source, keeping and all, whose download serves one chain and
+    records every URL asked for."""
 
     def __init__(self, chain: Chain, roots: list[x509.Certificate]) -> None:
-        self.chain, self.trusted, self.fetched = chain, roots, []
+        super().__init__(roots=lambda: roots)
+        self.chain, self.fetched = chain, []
 
-    def fetch(self, url: str) -> bytes:
+    def download(self, url: str) -> bytes:
         self.fetched.append(url)
         return self.chain.pem()
-
-    def roots(self) -> list[x509.Certificate]:
-        return self.trusted
 
 
 CHAIN = Chain()
 
 
 @pytest.fixture(autouse=True)
-def certificates(monkeypatch) -> Iterator[FakeCertificates]:
-    fake = FakeCertificates(CHAIN, [CHAIN.root])
-    monkeypatch.setattr(PayPalProvider, "certificates", fake)
-    PayPalProvider.forget_certificates()
-    yield fake
-    PayPalProvider.forget_certificates()
+def certificates(monkeypatch) -> Iterator[ServedKeys]:
+    served = ServedKeys(CHAIN, [CHAIN.root])
+    monkeypatch.setattr(keys, "remote", served)
+    yield served
 
 
 def transmission_time(timestamp: float | None = None) -> str:
@@ -246,9 +252,7 @@ class TestPayPal(SignedBodyContract):
     def test_chain_to_an_untrusted_root_is_refused(
         self, provider_client: Client, endpoint: Endpoint, monkeypatch
     ) -> None:
-        monkeypatch.setattr(
-            PayPalProvider, "certificates", FakeCertificates(CHAIN, [Chain().root])
-        )
+        monkeypatch.setattr(keys, "remote", ServedKeys(CHAIN, [Chain().root]))
         body = self.sample()
         self.assert_rejected(
             self.deliver(provider_client, body, self.sign(body, WEBHOOK_ID)),
@@ -259,9 +263,7 @@ class TestPayPal(SignedBodyContract):
         self, provider_client: Client, endpoint: Endpoint, monkeypatch
     ) -> None:
         expired = Chain(leaf_days=(-30, -1))
-        monkeypatch.setattr(
-            PayPalProvider, "certificates", FakeCertificates(expired, [expired.root])
-        )
+        monkeypatch.setattr(keys, "remote", ServedKeys(expired, [expired.root]))
         body = self.sample()
         headers = paypal_headers(body, WEBHOOK_ID, key=expired.leaf_key)
         self.assert_rejected(
@@ -272,9 +274,7 @@ class TestPayPal(SignedBodyContract):
         self, provider_client: Client, endpoint: Endpoint, monkeypatch
     ) -> None:
         other = Chain(leaf_name="webhooks.example.com")
-        monkeypatch.setattr(
-            PayPalProvider, "certificates", FakeCertificates(other, [other.root])
-        )
+        monkeypatch.setattr(keys, "remote", ServedKeys(other, [other.root]))
         body = self.sample()
         headers = paypal_headers(body, WEBHOOK_ID, key=other.leaf_key)
         self.assert_rejected(
@@ -293,13 +293,11 @@ class TestPayPal(SignedBodyContract):
     def test_unreachable_certificate_is_a_401_not_an_error(
         self, provider_client: Client, endpoint: Endpoint, monkeypatch
     ) -> None:
-        class Unreachable(FakeCertificates):
-            def fetch(self, url: str) -> bytes:
-                raise OSError("connection refused")
+        class Unreachable(ServedKeys):
+            def download(self, url: str) -> bytes:
+                raise KeyUnavailable("fetch failed: ConnectError")
 
-        monkeypatch.setattr(
-            PayPalProvider, "certificates", Unreachable(CHAIN, [CHAIN.root])
-        )
+        monkeypatch.setattr(keys, "remote", Unreachable(CHAIN, [CHAIN.root]))
         body = self.sample()
         self.assert_rejected(
             self.deliver(provider_client, body, self.sign(body, WEBHOOK_ID)),
@@ -390,12 +388,8 @@ def test_webhooks_send_with_a_sending_key_delivers_a_verified_sample(
     assert certificates.fetched == [CERT_URL]
 
 
-def test_certificate_is_never_fetched_on_an_event_loop(certificates) -> None:
-    # The fast ASGI path verifies on the loop; a fetch there would stall it, so the
-    # delivery is refused there and verified again (and fetched) in a thread.
-    provider = PayPalProvider()
-    body = capture_event()
-    delivery = Delivery(
+def paypal_delivery(body: bytes) -> Delivery:
+    return Delivery(
         method="POST",
         headers={
             "content-type": "application/json",
@@ -407,6 +401,13 @@ def test_certificate_is_never_fetched_on_an_event_loop(certificates) -> None:
         received_at=time.time(),
     )
 
+
+def test_certificate_is_never_fetched_on_an_event_loop(certificates) -> None:
+    # The fast ASGI path verifies on the loop; a fetch there would stall it, so the
+    # delivery is refused there and verified again (and fetched) in a thread.
+    provider = PayPalProvider(keys=certificates)
+    delivery = paypal_delivery(capture_event())
+
     async def on_the_loop() -> None:
         provider.verify(delivery, [WEBHOOK_ID], tolerance=None, now=time.time())
 
@@ -416,6 +417,44 @@ def test_certificate_is_never_fetched_on_an_event_loop(certificates) -> None:
     provider.verify(delivery, [WEBHOOK_ID], tolerance=None, now=time.time())
     asyncio.run(on_the_loop())  # kept now: verified on the loop without a fetch
     assert certificates.fetched == [CERT_URL]
+
+
+def test_provider_built_without_a_key_source_fetches_nothing_and_refuses() -> None:
+    delivery = paypal_delivery(capture_event())
+    with pytest.raises(InvalidSignature) as raised:
+        PayPalProvider().verify(delivery, [WEBHOOK_ID], tolerance=None, now=time.time())
+    assert raised.value.reason == "signature_mismatch"
+
+
+def test_key_source_reaches_only_providers_that_use_remote_keys(certificates) -> None:
+    assert get_provider("paypal", keys=certificates).keys is certificates
+    assert not hasattr(get_provider("github", keys=certificates), "fetched")
+
+
+def test_a_key_source_answer_that_is_not_pem_is_a_mismatch(certificates) -> None:
+    class Garbage(ServedKeys):
+        def download(self, url: str) -> bytes:
+            return b"<html>not a certificate</html>"
+
+    provider = PayPalProvider(keys=Garbage(CHAIN, [CHAIN.root]))
+    with pytest.raises(InvalidSignature) as raised:
+        provider.verify(
+            paypal_delivery(capture_event()),
+            [WEBHOOK_ID],
+            tolerance=None,
+            now=time.time(),
+        )
+    assert raised.value.reason == "signature_mismatch"
+
+
+def test_verification_is_a_function_of_the_time_given(certificates) -> None:
+    # The certificate's validity is judged at ``now``, not at the wall clock.
+    provider = PayPalProvider(keys=certificates)
+    delivery = paypal_delivery(capture_event())
+    provider.verify(delivery, [WEBHOOK_ID], tolerance=None, now=time.time())
+    later = CHAIN.leaf.not_valid_after_utc.timestamp() + 1
+    with pytest.raises(InvalidSignature):
+        provider.verify(delivery, [WEBHOOK_ID], tolerance=None, now=later)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -453,7 +492,123 @@ async def test_delivery_through_the_asgi_front_door_fetches_off_the_loop(
 
 def test_default_trusted_roots_are_the_certifi_bundle() -> None:
     # PayPal's certificates chain to a public CA; the default store must hold such roots.
-    roots = Certificates().roots()
+    roots = RemoteKeys().trusted_roots()
     assert len(roots) > 50
     assert all(isinstance(root, x509.Certificate) for root in roots)
     assert any("DigiCert" in root.subject.rfc4514_string() for root in roots)
+
+
+# oracle: published example in PayPal's own SDKs. The delivery (body, transmission
+# id and time, webhook id, signature) is the one both paypal/PayPal-Python-SDK
+# (test/unit_tests/notifications_test.py) and paypal/PayPal-node-SDK
+# (test/notification.js) verify; the certificate is what PayPal served for its
+# PAYPAL-CERT-URL then (the node SDK's recorded answer, test/mocks/notification.js),
+# and the intermediate and root are the trust chain paypalrestsdk shipped
+# (paypalrestsdk/data). The certificate expired in 2017: verification is a
+# function of the time given, so it runs at the transmission time.
+VECTOR_TRANSMISSION_ID = "dfb3be50-fd74-11e4-8bf3-77339302725b"
+VECTOR_TIME = "2015-05-18T15:45:13Z"
+VECTOR_WEBHOOK_ID = "4JH86294D6297924G"
+VECTOR_SIGNATURE = (
+    "thy4/U002quzxFavHPwbfJGcc46E8rc5jzgyeafWm5mICTBdY/8rl7WJpn8JA0GKA+oDTPsSruqusw+"
+    "XXg5RLAP7ip53Euh9Xu3UbUhQFX7UgwzE2FeYoY6lyRMiiiQLzy9BvHfIzNIVhPad4KnC339dr6y2l+"
+    "mN8ALgI4GCdIh3/SoJO5wE64Bh/ueWtt8EVuvsvXfda2Le5a2TrOI9vLEzsm9GS79hAR/5oLexNz8U"
+    "iZr045Mr5ObroH4w4oNfmkTaDk9Rj0G19uvISs5QzgmBpauKr7Nw++JI0pr/v5mFctQkoWJSGfBGzP"
+    "RXawrvIIVHQ9Wer48GR2g9ZiApWg=="
+)
+VECTOR_CERT_URL = "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77"
+VECTOR_NOW = datetime(2015, 5, 18, 15, 45, 20, tzinfo=UTC).timestamp()
+
+
+class VectorKeys:
+    """Serves the certificate as PayPal did, with the intermediate of its SDK's chain."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def fetch(self, url: str) -> bytes:
+        self.asked.append(url)
+        return (
+            payload("paypal", "sdk_vector_certificate.pem")
+            + b"\n"
+            + payload("paypal", "digicert_sha2_ev_server_ca.pem")
+        )
+
+    def trusted_roots(self) -> list[x509.Certificate]:
+        return [
+            x509.load_pem_x509_certificate(
+                payload("paypal", "digicert_high_assurance_ev_root_ca.pem")
+            )
+        ]
+
+
+def vector_delivery(body: bytes, **changed: str) -> Delivery:
+    headers = {
+        "content-type": "application/json",
+        "paypal-transmission-id": VECTOR_TRANSMISSION_ID,
+        "paypal-transmission-time": VECTOR_TIME,
+        "paypal-transmission-sig": VECTOR_SIGNATURE,
+        "paypal-cert-url": VECTOR_CERT_URL,
+        "paypal-auth-algo": "SHA256withRSA",
+        **changed,
+    }
+    return Delivery(
+        method="POST",
+        headers=headers,
+        body=body,
+        source_ip="173.0.80.116",
+        url="https://hooks.example.com/webhooks/paypal/",
+        received_at=VECTOR_NOW,
+    )
+
+
+def test_published_vector_verifies() -> None:
+    vector_keys = VectorKeys()
+    body = payload("paypal", "sdk_vector_event.json")
+    # The CRC32 has its top bit set: a signed rendering of it would not verify.
+    assert zlib.crc32(body) >= 2**31
+    PayPalProvider(keys=vector_keys).verify(
+        vector_delivery(body), [VECTOR_WEBHOOK_ID], tolerance=None, now=VECTOR_NOW
+    )
+    assert vector_keys.asked == [VECTOR_CERT_URL]
+
+
+@pytest.mark.parametrize(
+    ("what", "body", "webhook_id", "changed"),
+    [
+        ("another body", b"tampered", VECTOR_WEBHOOK_ID, {}),
+        ("another webhook id", None, "8PT597110X687430LKGECATA", {}),
+        (
+            "another transmission",
+            None,
+            VECTOR_WEBHOOK_ID,
+            {"paypal-transmission-id": "x"},
+        ),
+        (
+            "another time",
+            None,
+            VECTOR_WEBHOOK_ID,
+            {"paypal-transmission-time": "2015-05-18T15:45:14Z"},
+        ),
+    ],
+)
+def test_published_vector_with_any_part_changed_is_a_mismatch(
+    what, body, webhook_id, changed
+) -> None:
+    body = body or payload("paypal", "sdk_vector_event.json")
+    with pytest.raises(InvalidSignature) as raised:
+        PayPalProvider(keys=VectorKeys()).verify(
+            vector_delivery(body, **changed),
+            [webhook_id],
+            tolerance=None,
+            now=VECTOR_NOW,
+        )
+    assert raised.value.reason == "signature_mismatch", what
+
+
+def test_published_vector_is_refused_once_its_certificate_expired() -> None:
+    body = payload("paypal", "sdk_vector_event.json")
+    with pytest.raises(InvalidSignature, match="not trusted"):
+        PayPalProvider(keys=VectorKeys()).verify(
+            vector_delivery(body), [VECTOR_WEBHOOK_ID], tolerance=None, now=time.time()
+        )

@@ -13,7 +13,9 @@ from django.test import Client
 from tests.factories import make_endpoint
 from tests.webhooks.providers.contract import TimestampedContract
 from tests.webhooks.providers.live_send import send_and_check
-from webhooks.models import Endpoint, Event
+from webhooks.delivery import Delivery
+from webhooks.models import Endpoint, EndpointSecret, Event
+from webhooks.providers.zoom import ZoomProvider
 
 SECRET = "Oq8JfDq2RlW0Xb1n5vQm7A"
 OTHER_SECRET = "c3VwZXJzZWNyZXR0b2tlbg"
@@ -34,6 +36,20 @@ def validation(plain_token: str) -> bytes:
         },
         separators=(",", ":"),
     ).encode()
+
+
+def zoom_delivery(body: bytes, headers: dict[str, str]) -> Delivery:
+    return Delivery(
+        method="POST",
+        headers={
+            "content-type": "application/json",
+            **{k.lower(): v for k, v in headers.items()},
+        },
+        body=body,
+        source_ip="127.0.0.1",
+        url="https://hooks.example.com/webhooks/zoom/",
+        received_at=time.time(),
+    )
 
 
 class TestZoom(TimestampedContract):
@@ -102,6 +118,25 @@ class TestZoom(TimestampedContract):
             expected = hmac.new(secret.encode(), token.encode(), hashlib.sha256)
             assert response.json()["encryptedToken"] == expected.hexdigest()
 
+    def test_url_validation_answered_after_a_rotation_seen_only_in_the_database(
+        self, provider_client: Client, endpoint: Endpoint, settings
+    ) -> None:
+        # This process keeps the endpoint without the new secret (another process
+        # added it: bulk_create sends no signal); the delivery signed with it is
+        # verified again with fresh secrets, and answered with the new one.
+        settings.WEBHOOKS_ENDPOINT_CACHE_SECONDS = 3600
+        body = self.sample()
+        response = self.deliver(provider_client, body, self.sign(body, SECRET))
+        assert response.status_code == 200, response.content
+        EndpointSecret.objects.bulk_create(
+            [EndpointSecret(endpoint=endpoint, value=OTHER_SECRET)]
+        )
+        token = uuid.uuid4().hex
+        body = validation(token)
+        response = self.deliver(provider_client, body, self.sign(body, OTHER_SECRET))
+        expected = hmac.new(OTHER_SECRET.encode(), token.encode(), hashlib.sha256)
+        assert response.json()["encryptedToken"] == expected.hexdigest()
+
     def test_url_validation_with_a_bad_signature_gets_no_token(
         self, provider_client: Client, endpoint: Endpoint
     ) -> None:
@@ -118,6 +153,29 @@ class TestZoom(TimestampedContract):
             response = self.deliver(provider_client, body, self.sign(body, SECRET))
             assert response.json()["plainToken"] == token
         assert Event.objects.count() == 2
+
+    def test_one_provider_instance_keeps_nothing_between_deliveries(self) -> None:
+        # Verifying one delivery must not decide the answer to another: the answer
+        # is computed from the validation request and the secrets it is given.
+        provider = ZoomProvider()
+        now = time.time()
+        first, second = validation("first"), validation("second")
+        signed_first = zoom_delivery(first, self.sign(first, SECRET))
+        signed_second = zoom_delivery(second, self.sign(second, OTHER_SECRET))
+        secrets = [SECRET, OTHER_SECRET]
+        provider.verify(signed_first, secrets, tolerance=300, now=now)
+        provider.verify(signed_second, secrets, tolerance=300, now=now)
+        answer = provider.handshake(signed_first, provider.parse(signed_first), secrets)
+        assert answer is not None
+        expected = hmac.new(SECRET.encode(), b"first", hashlib.sha256).hexdigest()
+        assert json.loads(answer.body)["encryptedToken"] == expected
+        # Without the secret that signed it, no answer at all.
+        assert (
+            provider.handshake(
+                signed_first, provider.parse(signed_first), [OTHER_SECRET]
+            )
+            is None
+        )
 
     # -- provider-specific -----------------------------------------------------------
 
