@@ -178,5 +178,25 @@ class Settings:
         """Bearer token the scrape URL requires; empty: none."""
         return cast(str, setting("WEBHOOKS_METRICS_TOKEN", ""))
 
+    @property
+    def RETENTION_DAYS(self) -> float | None:
+        """Age after which succeeded and skipped events are pruned; None keeps them."""
+        return cast("float | None", setting("WEBHOOKS_RETENTION_DAYS", 30))
+
+    @property
+    def FAILED_RETENTION_DAYS(self) -> float | None:
+        """Age after which failed events are pruned; None keeps them."""
+        return cast("float | None", setting("WEBHOOKS_FAILED_RETENTION_DAYS", 90))
+
+    @property
+    def PRUNE_EVERY_SECONDS(self) -> float:
+        """How often each worker (and the inline runner) prunes; 0: only the command does."""
+        return cast(float, setting("WEBHOOKS_PRUNE_EVERY_SECONDS", 3600.0))
+
+    @property
+    def PRUNE_BATCH(self) -> int:
+        """Rows deleted per transaction by a prune."""
+        return cast(int, setting("WEBHOOKS_PRUNE_BATCH", 1000))
+
 
 conf = Settings()

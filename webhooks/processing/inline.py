@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+from webhooks import retention
 from webhooks.conf import conf
 from webhooks.processing.runner import Runner, worker_name
 
@@ -24,4 +25,5 @@ def runner() -> Runner:
             threading.Thread(
                 target=_runner.serve, name="webhooks-inline", daemon=True
             ).start()
+            retention.Schedule(_runner.stopping).start()
         return _runner

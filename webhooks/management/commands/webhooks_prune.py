@@ -5,11 +5,10 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
-from django.db.models import Model, QuerySet
 from django.utils import timezone
 
-from webhooks.api.batches import id_batches
+from webhooks import retention
+from webhooks.conf import conf
 from webhooks.models import Attempt, Event, Rejection
 
 DURATION = re.compile(r"(?P<amount>\d+)(?P<unit>[dhms])")
@@ -26,15 +25,16 @@ class Command(BaseCommand):
     help = (
         "Delete events received longer ago than --older-than, with their attempts, "
         "and rejected deliveries as old. Only succeeded and skipped events unless "
-        "--status says otherwise. Deletes in short batches, safe while traffic flows."
+        "--status says otherwise. Without --older-than, apply the retention settings "
+        "(WEBHOOKS_RETENTION_DAYS, WEBHOOKS_FAILED_RETENTION_DAYS), as workers do on "
+        "their schedule. Deletes in short batches, safe while traffic flows."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--older-than",
-            required=True,
             metavar="AGE",
-            help="Such as 30d, 12h, 90m or 3600s.",
+            help="Such as 30d, 12h, 90m or 3600s (default: the retention settings).",
         )
         parser.add_argument(
             "--status",
@@ -50,19 +50,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size",
             type=int,
-            default=1000,
+            default=None,
             metavar="N",
-            help="Rows deleted per transaction (default 1000).",
+            help="Rows deleted per transaction (default WEBHOOKS_PRUNE_BATCH, 1000).",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count, delete nothing."
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        size = options["batch_size"]
+        if size is not None and size < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        if options["older_than"] is None:
+            if options["status"]:
+                raise CommandError("--status needs --older-than.")
+            self.by_settings(dry_run=options["dry_run"], size=size)
+            return
         cutoff = timezone.now() - parse_duration(options["older_than"])
         statuses = chosen_statuses(options["status"], force=options["force"])
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1.")
         events = Event.objects.filter(status__in=statuses, received_at__lt=cutoff)
         rejections = Rejection.objects.filter(at__lt=cutoff)
         which = f"{'/'.join(statuses)} event(s) received before {cutoff:%Y-%m-%d %H:%M:%S %Z}"
@@ -73,13 +79,43 @@ class Command(BaseCommand):
                 f"and {rejections.count()} rejection(s). Nothing deleted (--dry-run)."
             )
             return
-        size = options["batch_size"]
-        deleted = delete_in_batches(events, size)
+        size = size or conf.PRUNE_BATCH
+        deleted = retention.delete_in_batches(events, size)
+        rejected = retention.delete_in_batches(rejections, size)
         self.stdout.write(
-            f"Deleted {deleted.get(label(Event), 0)} {which}, "
-            f"with {deleted.get(label(Attempt), 0)} attempt(s), "
-            f"and {delete_in_batches(rejections, size).get(label(Rejection), 0)} rejection(s)."
+            f"Deleted {deleted.events} {which}, with {deleted.attempts} attempt(s), "
+            f"and {rejected.rejections} rejection(s)."
         )
+
+    def by_settings(self, *, dry_run: bool, size: int | None) -> None:
+        rules = retention.policy()
+        if not rules:
+            self.stdout.write(
+                "Nothing to prune: WEBHOOKS_RETENTION_DAYS and "
+                "WEBHOOKS_FAILED_RETENTION_DAYS are both None."
+            )
+            return
+        for statuses, cutoff in rules:
+            which = f"{'/'.join(statuses)} event(s) received before {cutoff:%Y-%m-%d %H:%M:%S %Z}"
+            if dry_run:
+                count = Event.objects.filter(
+                    status__in=statuses, received_at__lt=cutoff
+                ).count()
+                self.stdout.write(f"Would delete {count} {which}.")
+            else:
+                pruned = retention.prune_events(statuses, cutoff, size)
+                self.stdout.write(
+                    f"Deleted {pruned.events} {which}, with {pruned.attempts} attempt(s)."
+                )
+        cutoff = max(cutoff for _, cutoff in rules)
+        if dry_run:
+            count = Rejection.objects.filter(at__lt=cutoff).count()
+            self.stdout.write(
+                f"Would delete {count} rejection(s). Nothing deleted (--dry-run)."
+            )
+        else:
+            pruned = retention.prune_rejections(cutoff, size)
+            self.stdout.write(f"Deleted {pruned.rejections} rejection(s).")
 
 
 def parse_duration(value: str) -> timedelta:
@@ -100,23 +136,3 @@ def chosen_statuses(asked: list[str] | None, *, force: bool) -> list[str]:
             f"{', '.join(live)} events are work not done yet; add --force to delete them."
         )
     return list(dict.fromkeys(asked))
-
-
-def delete_in_batches(rows: QuerySet[Any], size: int) -> dict[str, int]:
-    """Delete ``rows`` one short transaction per batch; return counts by model label.
-
-    The filter is applied again at delete time: a row that changed since its
-    batch was read (an event replayed in between) is no longer selected and
-    stays. ``only("pk")`` keeps Django's cascade from loading event bodies.
-    """
-    totals: dict[str, int] = {}
-    for batch in id_batches(rows, size):
-        with transaction.atomic():
-            _, counts = rows.filter(pk__in=batch).only("pk").delete()
-        for model, count in counts.items():
-            totals[model] = totals.get(model, 0) + count
-    return totals
-
-
-def label(model: type[Model]) -> str:
-    return model._meta.label

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
+from webhooks import retention
 from webhooks.processing.dispatch import CHANNEL
 from webhooks.processing.runner import Runner, worker_name
 
@@ -35,6 +36,7 @@ class Command(BaseCommand):
         runner = Runner(options["concurrency"], worker_name("worker"))
         if not options["once"]:
             self._stop_on_signals(runner)
+            retention.Schedule(runner.stopping).start()
             if connection.vendor == "postgresql":
                 threading.Thread(target=listen, args=(runner,), daemon=True).start()
         self.stdout.write(
