@@ -9,8 +9,9 @@ import pytest
 from django.test import TestCase, override_settings
 
 import webhooks
-from tests.webhooks.providers.test_paypal import CERT_URL, CHAIN, FakeCertificates
+from tests.webhooks.providers.test_paypal import CERT_URL, CHAIN, ServedKeys
 from webhooks import testing
+from webhooks.ingest import keys
 from webhooks.models import Event
 from webhooks.processing.handlers import unregister
 from webhooks.providers import provider_ids
@@ -29,12 +30,8 @@ SAMPLES = [
 def paypal_signs(monkeypatch) -> Iterator[None]:
     """PayPal signs with its own key: stand in for it, as the PayPal tests do."""
     monkeypatch.setattr(PayPalProvider, "signer", SendingKey(CHAIN.leaf_key, CERT_URL))
-    monkeypatch.setattr(
-        PayPalProvider, "certificates", FakeCertificates(CHAIN, [CHAIN.root])
-    )
-    PayPalProvider.forget_certificates()
+    monkeypatch.setattr(keys, "remote", ServedKeys(CHAIN, [CHAIN.root]))
     yield
-    PayPalProvider.forget_certificates()
 
 
 @pytest.fixture
