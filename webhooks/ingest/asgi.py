@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import io
-import logging
 import time
 from typing import Any
 
@@ -34,11 +33,10 @@ from django.urls import Resolver404, resolve
 
 from webhooks.conf import conf
 from webhooks.delivery import Answer
-from webhooks.ingest import answers, views
+from webhooks.ingest import answers
+from webhooks.ingest.doors import DELIVERY_URL_NAMES, answer_delivery
 from webhooks.ingest.loop import ingest_async
 from webhooks.observability import metrics
-
-logger = logging.getLogger("webhooks")
 
 Scope = dict[str, Any]
 
@@ -76,14 +74,9 @@ class DeliveryHandler(ASGIHandler):
         if body is None:
             answer = answers.body_too_large()
         else:
-            try:
-                answer = await ingest_async(
-                    slug, views.delivery_of(request, body, received_at)
-                )
-            except Exception:
-                # Never a 500: the provider retries a 503, and the traceback is logged.
-                logger.exception("Delivery to %r failed unexpectedly", slug)
-                answer = answers.unavailable()
+            answer = await answer_delivery(
+                request, slug, body, received_at, ingest_async
+            )
         metrics.answered(answer.status, time.time() - received_at)
         await send_answer(send, answer)
 
@@ -99,7 +92,7 @@ def delivery_slug(path_info: str) -> str | None:
         match = resolve(path_info)
     except Resolver404:
         return None
-    if match.func is not views.receive:
+    if match.url_name not in DELIVERY_URL_NAMES or "webhooks" not in match.app_names:
         return None
     return str(match.kwargs["slug"])
 

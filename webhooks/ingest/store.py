@@ -1,16 +1,17 @@
-"""Verify and store one delivery: the whole request path, free of HTTP classes.
+"""The thread path: a delivery's steps with the database at hand, then its INSERT.
 
 :func:`ingest` takes a :class:`~webhooks.delivery.Delivery` and returns the
-:class:`~webhooks.delivery.Answer` of CONTRACT.md section 5. It is a plain,
-synchronous function so that one thread hand-off covers all its database work,
-whatever front door calls it.
+:class:`~webhooks.delivery.Answer` of CONTRACT.md section 5: it walks the steps
+of :mod:`webhooks.ingest.steps`, records a refusal, and stores what they let
+through. It is a plain, synchronous function so that one thread hand-off
+covers all its database work, whatever front door calls it; the event loop
+hands it a delivery half-way through the steps with :func:`finish`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -22,21 +23,14 @@ from django.utils import timezone
 
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
-from webhooks.exceptions import (
-    InvalidSignature,
-    ProviderConfigError,
-    UnknownProviderError,
-    VerifyTokenMismatch,
-)
-from webhooks.ingest import answers, keys
-from webhooks.ingest import endpoints as lookup
+from webhooks.ingest import answers
 from webhooks.ingest.ratelimit import buckets
 from webhooks.ingest.redaction import redact
+from webhooks.ingest.steps import Passage, Refused, rejections_key, walk
 from webhooks.models import Endpoint, Event, Rejection
 from webhooks.observability import metrics
 from webhooks.processing import dispatch, handlers
 from webhooks.providers import provider_classes
-from webhooks.providers.base import Provider
 from webhooks.signals import delivery_rejected, event_received, send_after_commit
 
 logger = logging.getLogger("webhooks")
@@ -46,41 +40,46 @@ REJECTED_BODY_KEPT = 4096
 
 def ingest(slug: str, delivery: Delivery) -> Answer:
     """Verify ``delivery`` for the endpoint ``slug``, store it, and say what to answer."""
-    if not buckets.allow(f"source:{delivery.source_ip}", conf.RATE_LIMIT_PER_SOURCE):
-        return answers.rate_limited()
-    return verify_and_store(slug, delivery)
+    return finish(Passage(slug, delivery, database=True))
 
 
-def verify_and_store(slug: str, delivery: Delivery) -> Answer:
-    """:func:`ingest` after the per-source limit."""
+def finish(passage: Passage, start: int = 0) -> Answer:
+    """The steps from ``start`` on, with the database at hand, then the store."""
+    passage.database = True
     try:
-        return _ingest(slug, delivery)
+        return _finish(passage, start)
     except DatabaseError:
         logger.warning(
-            "Delivery to %r not stored: database unavailable", slug, exc_info=True
+            "Delivery to %r not stored: database unavailable",
+            passage.slug,
+            exc_info=True,
         )
         return answers.unavailable()
 
 
-def _ingest(slug: str, delivery: Delivery) -> Answer:
-    endpoint, kept = lookup.find(slug)
-    if endpoint is None:
-        return answers.unknown_endpoint()
-    try:
-        provider = endpoint.get_provider(keys=keys.remote)
-    except (UnknownProviderError, ProviderConfigError):
-        # A misconfigured endpoint cannot verify anything; the provider should retry
-        # once an operator fixes it (system check webhooks.E002 names it).
-        logger.error("Endpoint %r is misconfigured", slug, exc_info=True)
-        return answers.unavailable()
-    refusal = refuse(endpoint, provider, delivery, kept=kept)
-    if refusal is not None:
-        return refusal
+def _finish(passage: Passage, start: int) -> Answer:
+    _, outcome = walk(passage, start)
+    if isinstance(outcome, Refused):
+        endpoint, _ = passage.found
+        reject(endpoint, outcome.reason, passage.delivery)
+        return outcome.answer
+    if isinstance(outcome, Answer):
+        return outcome
+    assert outcome is None  # with the database at hand no step asks for it
+    event, handshake = verified_event(passage)
+    event_id, created = store(event)
+    if handshake is not None:
+        return handshake
+    return answers.stored(event_id, created)
+
+
+def verified_event(passage: Passage) -> tuple[Event, Answer | None]:
+    """The unsaved Event for a delivery every step let through, and its handshake answer if any."""
+    endpoint, provider = passage.found
+    delivery = passage.delivery
     payload = provider.parse(delivery)
-    # A delivery refused by kept secrets was verified with fresh ones, now kept.
-    current = (lookup.kept(slug) if kept else None) or endpoint
-    handshake = provider.handshake(delivery, payload, current.valid_secrets())
-    event_id, created = store(
+    handshake = provider.handshake(delivery, payload, endpoint.valid_secrets())
+    event = new_event(
         endpoint,
         delivery,
         payload=payload,
@@ -88,76 +87,11 @@ def _ingest(slug: str, delivery: Delivery) -> Answer:
         event_type=provider.event_type(delivery, payload),
         status=Event.Status.SKIPPED if handshake else Event.Status.PENDING,
     )
-    if handshake is not None:
-        return handshake
-    return answers.stored(event_id, created)
+    return event, handshake
 
 
-def refuse(
-    endpoint: Endpoint, provider: Provider, delivery: Delivery, *, kept: bool = False
-) -> Answer | None:
-    """The answer refusing the delivery, or None when it may be stored.
-
-    ``kept``: the endpoint came from the process's cache, so a signature that
-    fails is checked once more against the secrets in the database.
-    """
-    if delivery.method != "POST" and delivery.method not in provider.extra_methods:
-        return answers.method_not_allowed(provider.extra_methods)
-    if buckets.exhausted(rejections_key(endpoint, delivery), conf.REJECTION_LIMIT):
-        # A source that keeps failing costs no more verification or writes.
-        return answers.rate_limited()
-    if not endpoint.allows(delivery.source_ip):
-        reject(endpoint, "ip_not_allowed", delivery)
-        return answers.forbidden()
-    if not buckets.allow(f"endpoint:{endpoint.pk}", conf.RATE_LIMIT_PER_ENDPOINT):
-        return answers.rate_limited()
-    failure = signature_failure(endpoint, provider, delivery)
-    if failure is not None and kept:
-        fresh, _ = lookup.find(endpoint.slug, fresh=True)
-        if fresh is not None:
-            failure = signature_failure(fresh, provider, delivery)
-    if isinstance(failure, VerifyTokenMismatch):
-        reject(endpoint, "verify_token_mismatch", delivery)
-        return answers.forbidden("verify_token_mismatch")
-    if failure is not None:
-        reject(endpoint, failure.reason, delivery)
-        return answers.invalid_signature(failure.reason)
-    return None
-
-
-def signature_failure(
-    endpoint: Endpoint, provider: Provider, delivery: Delivery
-) -> InvalidSignature | None:
-    try:
-        provider.verify(
-            delivery,
-            endpoint.valid_secrets(),
-            tolerance=endpoint.tolerance(provider),
-            now=time.time(),
-        )
-    except InvalidSignature as error:
-        return error
-    return None
-
-
-def store(
-    endpoint: Endpoint,
-    delivery: Delivery,
-    *,
-    payload: Any,
-    delivery_id: str | None,
-    event_type: str,
-    status: str,
-) -> tuple[int, bool]:
-    """Insert the event unless (endpoint, delivery id) exists; return its id and whether it is new."""
-    event = new_event(
-        endpoint,
-        delivery,
-        payload=payload,
-        delivery_id=delivery_id,
-        event_type=event_type,
-        status=status,
-    )
+def store(event: Event) -> tuple[int, bool]:
+    """Insert ``event`` unless (endpoint, delivery id) exists; return its id and whether it is new."""
     event.ordering_key = ordering_key_of(event)
     event_id, created = save_new(event)
     if created:
@@ -254,10 +188,6 @@ def insert(event: Event) -> None:
             event.save(force_insert=True)
     else:
         event.save(force_insert=True)
-
-
-def rejections_key(endpoint: Endpoint, delivery: Delivery) -> str:
-    return f"rejected:{endpoint.pk}:{delivery.source_ip}"
 
 
 def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:

@@ -1,7 +1,7 @@
+"""The Django front door: a view that reads the request and answers what ingest decides."""
+
 from __future__ import annotations
 
-import logging
-import re
 import time
 
 from asgiref.sync import sync_to_async
@@ -11,17 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from webhooks.conf import conf
-from webhooks.delivery import Answer, Delivery
+from webhooks.delivery import Answer
 from webhooks.ingest import answers
-from webhooks.ingest.origin import client_ip, public_url
+from webhooks.ingest.doors import answer_delivery
 from webhooks.ingest.store import ingest
 from webhooks.observability import metrics
-
-logger = logging.getLogger("webhooks")
-
-#: An HTTP header name (RFC 9110 token). Servers refuse others, but an ASGI scope
-#: can carry any bytes; such a name (a NUL in it fails PostgreSQL's jsonb) is dropped.
-HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 # The view only reads the request and answers; everything else is ingest(), one
@@ -47,28 +41,8 @@ async def answer_for(request: HttpRequest, slug: str, received_at: float) -> Ans
     body = request.read(limit + 1)
     if len(body) > limit:
         return answers.body_too_large()
-    delivery = delivery_of(request, body, received_at)
-    try:
-        return await sync_to_async(ingest)(slug, delivery)
-    except Exception:
-        # Never a 500: the provider retries a 503, and the traceback is logged.
-        logger.exception("Delivery to %r failed unexpectedly", slug)
-        return answers.unavailable()
-
-
-def delivery_of(request: HttpRequest, body: bytes, received_at: float) -> Delivery:
-    """The delivery ``request`` brought, its body already read."""
-    return Delivery(
-        method=request.method or "",
-        headers={
-            name.lower(): value
-            for name, value in request.headers.items()
-            if HEADER_NAME.fullmatch(name)
-        },
-        body=body,
-        source_ip=client_ip(request),
-        url=public_url(request),
-        received_at=received_at,
+    return await answer_delivery(
+        request, slug, body, received_at, sync_to_async(ingest)
     )
 
 
