@@ -14,6 +14,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") != "0"
 
 
+def _flag(name: str, default: bool) -> bool:
+    return os.environ.get(name, "1" if default else "0") == "1"
+
+
 def _secret_key() -> str:
     if key := os.environ.get("DJANGO_SECRET_KEY"):
         return key
@@ -59,6 +63,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "project.csp.content_security_policy",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -164,21 +169,37 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The terminal of make run: one line per record, tracebacks only on the event pages.
+# DJANGO_LOG_LEVEL=INFO adds each rejected delivery; DJANGO_ACCESS_LOG=1 the
+# server's line per request (off by default: the demo sender prints one per delivery).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"webhooks": {"handlers": ["console"], "level": "INFO"}},
+    "formatters": {"one_line": {"()": "project.console.OneLineFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "one_line"}
+    },
+    "loggers": {
+        "webhooks": {
+            "handlers": ["console"],
+            "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING"),
+            "propagate": False,
+        },
+        "realtime": {
+            "handlers": ["console"],
+            "level": os.environ.get("DJANGO_LOG_LEVEL", "WARNING"),
+            "propagate": False,
+        },
+        "django.channels.server": {
+            "level": "INFO" if _flag("DJANGO_ACCESS_LOG", False) else "ERROR"
+        },
+    },
 }
 
 
 # Production (DJANGO_DEBUG=0): HTTPS only, behind a TLS-terminating proxy. Each
 # default below follows DEBUG and can be overridden; README "Production" lists them
 # and `manage.py check --deploy` passes with them.
-def _flag(name: str, default: bool) -> bool:
-    return os.environ.get(name, "1" if default else "0") == "1"
-
-
 SECURE_SSL_REDIRECT = _flag("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 # The health check answers over plain HTTP too, for load balancers that probe it so.
 SECURE_REDIRECT_EXEMPT = [r"^webhooks/health/$"]

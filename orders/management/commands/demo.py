@@ -23,13 +23,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from orders.management.commands.demo_setup import (
+    DEFAULT_PORT,
     PROVIDERS,
     SLUG_PREFIX,
-    dashboard_url,
+    credential_lines,
     ensure_endpoints,
     ensure_orders,
     ensure_user,
-    login_lines,
+    reset_password,
 )
 
 #: By absolute path, so that every process of the demo names its checkout.
@@ -45,10 +46,19 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+        parser.add_argument(
+            "--credentials",
+            action="store_true",
+            help="Print the demo login with a new password, and exit (the password "
+            "is stored only hashed, so a forgotten one cannot be shown again).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         port: int = options["port"]
+        if options["credentials"]:
+            self.stdout.write("\n".join(credential_lines(port, reset_password())))
+            return
         password = ensure_user()
         ensure_endpoints()
         ensure_orders()
@@ -81,12 +91,22 @@ class Command(BaseCommand):
 
     def banner(self, port: int, password: str | None, demo: bool) -> None:
         rule = "-" * 72
-        lines = [rule, f"Dashboard: {dashboard_url(port)}", *login_lines(password)]
+        lines = [rule, *credential_lines(port, password)]
         if demo:
             slugs = ", ".join(SLUG_PREFIX + provider for provider in PROVIDERS)
             lines.append(f"Demo sender: posts to {slugs} every 1-4 s.")
             lines.append("WEBHOOKS_DEMO=0 make run starts the server without it.")
-        lines += ["Stop: Ctrl-C.", rule]
+        if port != DEFAULT_PORT:
+            # The commands cannot know which port this server chose.
+            lines.append(
+                "In other terminals, give webhooks_send and webhooks_endpoint "
+                f"--url http://127.0.0.1:{port}"
+            )
+        lines += [
+            "Below: one line per delivery the demo sender posts, and per failure.",
+            "Stop: Ctrl-C.",
+            rule,
+        ]
         self.stdout.write("\n".join(lines))
         self.stdout.flush()
 

@@ -19,6 +19,7 @@ from webhooks.models import Endpoint
 from webhooks.providers import get_provider
 
 USERNAME = "demo"
+DEFAULT_PORT = 8000
 #: Demo endpoints are ``demo-<provider>``; the demo's flaky handler acts only on these.
 SLUG_PREFIX = DEMO_SLUG_PREFIX
 PROVIDERS = ("stripe", "github", "shopify", "slack", "twilio", "standard")
@@ -74,13 +75,29 @@ def ensure_orders() -> None:
         )
 
 
+def reset_password() -> str:
+    """Give the demo user a new generated password (creating the user if need be)."""
+    password = ensure_user()
+    if password is None:
+        password = secrets.token_urlsafe(12)
+        user = get_user_model().objects.get(username=USERNAME)
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    return password
+
+
 def login_lines(password: str | None) -> list[str]:
     if password is not None:
         return [f"Log in as: {USERNAME}", f"Password (shown once): {password}"]
     return [
         f"Log in as: {USERNAME} (its password was printed when it was created; "
-        f"set a new one with: manage.py changepassword {USERNAME})"
+        "forgotten: manage.py demo --credentials prints a new one; or set your "
+        f"own with manage.py changepassword {USERNAME})"
     ]
+
+
+def credential_lines(port: int, password: str | None) -> list[str]:
+    return [f"Dashboard: {dashboard_url(port)}", *login_lines(password)]
 
 
 class Command(BaseCommand):

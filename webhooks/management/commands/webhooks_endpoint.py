@@ -9,9 +9,11 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_slug
 from django.db import transaction
+from django.urls import reverse
 
-from webhooks.api.links import endpoint_url
+from webhooks.api.links import DEVELOPMENT_URL, endpoint_url
 from webhooks.checks import invalid_networks
+from webhooks.conf import conf
 from webhooks.exceptions import ProviderConfigError, UnknownProviderError
 from webhooks.models import Endpoint, validate_not_reserved
 from webhooks.providers import get_provider, provider_ids
@@ -46,7 +48,13 @@ class Command(BaseCommand):
             metavar="NAME=VALUE",
             help="A provider option, for hmac, basic and none (repeatable).",
         )
-        actions.add_parser("list", help="List endpoints.")
+        url_help = (
+            "The origin providers call, for the printed URLs (default: "
+            f"WEBHOOKS_PUBLIC_URL, else {DEVELOPMENT_URL})."
+        )
+        add.add_argument("--url", metavar="BASE", help=url_help)
+        listing = actions.add_parser("list", help="List endpoints.")
+        listing.add_argument("--url", metavar="BASE", help=url_help)
         rotate = actions.add_parser(
             "rotate", help="Replace the secret, keeping the old one a while."
         )
@@ -114,7 +122,14 @@ class Command(BaseCommand):
             if secret:
                 endpoint.secrets.create(value=secret)
         self.stdout.write(f"Endpoint {slug} ({provider.name}) created.")
-        self.stdout.write(f"URL to give the provider: {endpoint_url(endpoint)}")
+        self.stdout.write(
+            f"URL to give the provider: {public_url(endpoint, options['url'])}"
+        )
+        if not (options["url"] or conf.PUBLIC_URL):
+            self.stdout.write(
+                "(the address of manage.py runserver; a server elsewhere: pass "
+                "--url BASE, or set WEBHOOKS_PUBLIC_URL)"
+            )
         if options["generate_secret"]:
             self.stdout.write(f"Secret (shown once): {secret}")
 
@@ -130,7 +145,8 @@ class Command(BaseCommand):
             secrets = len(endpoint.valid_secrets())
             self.stdout.write(
                 f"{endpoint.slug}\t{endpoint.provider}\t{state}\t{secrets} valid secret(s)\t"
-                f"{endpoint.rejected_count} rejected\t{endpoint_url(endpoint)}"
+                f"{endpoint.rejected_count} rejected\t"
+                f"{public_url(endpoint, options['url'])}"
             )
 
     def handle_rotate(self, options: dict[str, Any]) -> None:
@@ -180,6 +196,14 @@ class Command(BaseCommand):
             return Endpoint.objects.get(slug=slug)
         except Endpoint.DoesNotExist:
             raise CommandError(f"No endpoint {slug!r}.") from None
+
+
+def public_url(endpoint: Endpoint, base: str | None) -> str:
+    """The endpoint's URL under ``base`` (an origin such as ``https://hooks.example.com``)."""
+    if not base:
+        return endpoint_url(endpoint)
+    path = reverse("webhooks:receive", kwargs={"slug": endpoint.slug})
+    return base.rstrip("/") + path
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:
