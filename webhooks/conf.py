@@ -103,8 +103,30 @@ class Settings:
 
     @property
     def PROCESSING(self) -> str:
-        """ "inline": handlers run in the server process; "worker": only in webhooks_worker."""
+        """Who runs handlers: "inline" (the server process), "worker" (webhooks_worker),
+        "tasks" (a Django task per event) or "celery" (a Celery task per event)."""
         return cast(str, setting("WEBHOOKS_PROCESSING", "inline"))
+
+    @property
+    def BATCH_SIZE(self) -> int:
+        """Events a worker or the inline runner claims in one round trip."""
+        return cast(int, setting("WEBHOOKS_BATCH_SIZE", 100))
+
+    @property
+    def BATCH_SECONDS(self) -> float:
+        """Longest a batch runs before it commits what it has done (checked between events)."""
+        return cast(float, setting("WEBHOOKS_BATCH_SECONDS", 0.1))
+
+    @property
+    def TASKS_BACKEND(self) -> str:
+        """The ``TASKS`` alias that ``webhooks.tasks.process_event`` is enqueued on (tasks mode)."""
+        return cast(str, setting("WEBHOOKS_TASKS_BACKEND", "default"))
+
+    @property
+    def SWEEP_AFTER_SECONDS(self) -> float:
+        """tasks and celery modes: how long a due event may wait for its task before
+        the sweep enqueues it again (a lost message, a retry come due)."""
+        return cast(float, setting("WEBHOOKS_SWEEP_AFTER_SECONDS", 60.0))
 
     @property
     def MAX_ATTEMPTS(self) -> int:

@@ -219,10 +219,13 @@ class Event(models.Model):
                 name="webhooks_event_due",
                 condition=Q(status__in=["pending", "retrying", "processing"]),
             ),
+            # Ordering: "is an earlier event of this key still open?" is one probe
+            # of this index, whatever the key's history.
             models.Index(
                 fields=["ordering_key", "id"],
                 name="webhooks_event_ordering",
-                condition=~Q(ordering_key=""),
+                condition=~Q(ordering_key="")
+                & Q(status__in=["pending", "retrying", "processing"]),
             ),
         ]
 

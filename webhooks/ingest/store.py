@@ -161,8 +161,9 @@ def announce_received(events: Sequence[Event]) -> None:
 
 def wake_if_pending(events: Sequence[Event]) -> None:
     """Wake whatever processes events if any of these newly committed ones is due."""
-    if any(event.status == Event.Status.PENDING for event in events):
-        dispatch.new_work()
+    due = [event.pk for event in events if event.status == Event.Status.PENDING]
+    if due:
+        dispatch.new_work(due)
 
 
 def ordering_key_of(event: Event) -> str:

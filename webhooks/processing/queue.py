@@ -5,6 +5,15 @@ retrying event is due and, while it is processing, when its lease ends: a
 worker that dies simply stops renewing it, and the same query that finds due
 events finds the event again. ``attempts`` doubles as a fencing token, so a
 worker whose lease lapsed can never overwrite the outcome of the next one.
+
+Claimed events run in batches: one transaction holds a batch's events (row
+locks on PostgreSQL), runs each event's handlers in savepoints, and records
+every outcome with one INSERT of attempts and one fenced UPDATE of the events.
+A handler's database writes therefore commit together with the record that it
+ran: a killed worker never re-runs a handler whose writes committed, and never
+loses one whose writes did not. A batch commits when it has run its events or
+after ``WEBHOOKS_BATCH_SECONDS``, whichever comes first.
+
 Every status change is announced with ``event_status_changed`` after commit.
 """
 
@@ -12,14 +21,16 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import traceback
-from collections.abc import Iterable, Mapping
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Case, Exists, F, Field, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from webhooks.conf import conf
@@ -33,6 +44,29 @@ OPEN = (Event.Status.PENDING, Event.Status.RETRYING, Event.Status.PROCESSING)
 #: Columns a status announcement never needs (the body may run to megabytes).
 NOT_ANNOUNCED = ("body", "headers", "payload")
 UNPARSED = "The body did not parse as JSON or a form, so no handler can read it (it is stored as received)."
+OUTCOMES: dict[str, str] = {
+    Event.Status.SUCCEEDED: Attempt.Outcome.SUCCEEDED,
+    Event.Status.SKIPPED: Attempt.Outcome.SKIPPED,
+    Event.Status.RETRYING: Attempt.Outcome.FAILED,
+    Event.Status.FAILED: Attempt.Outcome.FAILED,
+}
+
+
+class LeaseLost(Exception):
+    """A batch's outcome could not be recorded: some event is no longer this worker's."""
+
+
+@dataclass
+class Outcome:
+    """What one run of an event's handlers came to, before it is recorded."""
+
+    event: Event
+    status: str
+    error: str
+    started_at: datetime
+    finished_at: datetime
+    #: When a retrying event is due again.
+    retry_at: datetime | None = None
 
 
 def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
@@ -41,6 +75,27 @@ def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
         conf.RETRY_MAX_SECONDS, conf.RETRY_BASE_SECONDS * 2 ** max(attempt - 1, 0)
     )
     return (rng or random).uniform(0, ceiling)
+
+
+def due(now: datetime) -> QuerySet[Event]:
+    """Open events whose time has come, in claim order: what any claim may take.
+
+    An event with an ordering key waits while an earlier event of its key is
+    open. That check runs only for events that have a key, and reads the
+    partial index of open keyed events, so the query stays cheap however many
+    events are stored or waiting. (Conditions that hold events back belong here.)
+    """
+    earlier_open = Event.objects.filter(
+        ~Q(ordering_key=""),
+        status__in=OPEN,
+        ordering_key=OuterRef("ordering_key"),
+        id__lt=OuterRef("id"),
+    )
+    return (
+        Event.objects.filter(status__in=OPEN, next_attempt_at__lte=now)
+        .filter(Q(ordering_key="") | ~Exists(earlier_open))
+        .order_by("next_attempt_at", "id")
+    )
 
 
 def claim(limit: int, worker: str) -> list[int]:
@@ -52,32 +107,29 @@ def claim(limit: int, worker: str) -> list[int]:
     return [event.pk for event in claim_events(limit, worker)]
 
 
-def claim_events(limit: int, worker: str) -> list[Event]:
-    """As :func:`claim`, returning the claimed events loaded for :func:`run_claimed`.
+def claim_events(
+    limit: int, worker: str, *, only: Iterable[int] | None = None
+) -> list[Event]:
+    """As :func:`claim`, returning the claimed events loaded for :func:`run_batch`.
 
-    One transaction of two statements takes the whole batch, and the rows it
-    read are the ones the handlers get: no per-event read follows. The body
-    stays deferred (it may run to megabytes; a handler that reads it loads it).
+    One committed transaction of two statements takes the whole batch, and the
+    rows it read are the ones the handlers get: no per-event read follows. The
+    body stays deferred (it may run to megabytes; a handler that reads it loads
+    it). ``only`` limits the claim to these events (a task naming its event).
     """
     now = timezone.now()
-    earlier_open = Event.objects.filter(
-        ordering_key=OuterRef("ordering_key"), id__lt=OuterRef("id"), status__in=OPEN
-    )
-    due = (
-        Event.objects.filter(status__in=OPEN, next_attempt_at__lte=now)
-        .exclude(~Q(ordering_key="") & Exists(earlier_open))
-        .order_by("next_attempt_at", "id")
-    )
+    candidates = due(now)
+    if only is not None:
+        candidates = candidates.filter(pk__in=list(only))
     lease_end = now + timedelta(seconds=conf.LEASE_SECONDS)
     with transaction.atomic():
         if connection.features.has_select_for_update_skip_locked:
             # OF self: the joined endpoint rows stay unlocked for other claimers.
-            due = due.select_for_update(skip_locked=True, of=("self",))
-        claimed = list(due.select_related("endpoint").defer("body")[:limit])
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        claimed = list(candidates.select_related("endpoint").defer("body")[:limit])
         if not claimed:
             return []
-        ids = [event.pk for event in claimed]
-        Event.objects.filter(pk__in=ids).update(
+        Event.objects.filter(pk__in=[event.pk for event in claimed]).update(
             status=Event.Status.PROCESSING,
             claimed_by=worker,
             attempts=F("attempts") + 1,
@@ -92,10 +144,22 @@ def claim_events(limit: int, worker: str) -> list[Event]:
 
 
 def renew(ids: Iterable[int], worker: str) -> None:
-    """Extend the leases ``worker`` holds, so long handlers are not taken over."""
-    Event.objects.filter(
+    """Extend the leases ``worker`` holds, so long handlers are not taken over.
+
+    Rows a running batch has locked are skipped, not waited for: nobody else
+    can claim a locked row, and its batch records its outcome soon.
+    """
+    held = Event.objects.filter(
         pk__in=list(ids), status=Event.Status.PROCESSING, claimed_by=worker
-    ).update(next_attempt_at=timezone.now() + timedelta(seconds=conf.LEASE_SECONDS))
+    )
+    if connection.features.has_select_for_update_skip_locked:
+        held = Event.objects.filter(
+            pk__in=held.select_for_update(skip_locked=True).values("pk")
+        )
+    with transaction.atomic():
+        held.update(
+            next_attempt_at=timezone.now() + timedelta(seconds=conf.LEASE_SECONDS)
+        )
 
 
 def release(ids: Iterable[int], worker: str) -> None:
@@ -119,11 +183,14 @@ def release(ids: Iterable[int], worker: str) -> None:
 def run(event_id: int, worker: str) -> str | None:
     """Run the handlers of an event ``worker`` has claimed; return its new status.
 
-    Each handler runs in its own transaction; one that raises rolls back its
-    own writes only. Handlers that succeeded are not run again on a retry.
     Returns None when the lease was lost to another worker.
     """
-    event = Event.objects.select_related("endpoint").filter(pk=event_id).first()
+    event = (
+        Event.objects.select_related("endpoint")
+        .defer("body")
+        .filter(pk=event_id)
+        .first()
+    )
     if (
         event is None
         or event.status != Event.Status.PROCESSING
@@ -134,30 +201,134 @@ def run(event_id: int, worker: str) -> str | None:
 
 
 def run_claimed(event: Event) -> str | None:
-    """As :func:`run`, for an event just returned by :func:`claim_events`.
+    """As :func:`run`, for an event just returned by :func:`claim_events`."""
+    outcomes = run_batch([event])
+    return outcomes[0].status if outcomes else None
 
-    Nothing is read again: the fence in :func:`finish` is what keeps a worker
-    whose lease lapsed from recording an outcome.
+
+def run_batch(
+    events: Sequence[Event], *, stopping: Callable[[], bool] = lambda: False
+) -> list[Outcome]:
+    """Run claimed events in as few commits as the time bound allows; the recorded outcomes.
+
+    An event whose lease was lost has no outcome here, and neither has one left
+    unstarted because ``stopping()`` turned true (it is given back).
     """
-    attempt = Attempt.objects.create(
-        event=event, number=event.attempts, worker=event.claimed_by
-    )
+    recorded: list[Outcome] = []
+    rest = list(events)
+    while rest and not stopping():
+        outcomes, rest = _run_group(rest, stopping)
+        recorded += outcomes
+    if rest:
+        by_worker: dict[str, list[int]] = {}
+        for event in rest:
+            by_worker.setdefault(event.claimed_by, []).append(event.pk)
+        for worker, ids in by_worker.items():
+            release(ids, worker)
+    return recorded
+
+
+def _run_group(
+    events: list[Event], stopping: Callable[[], bool]
+) -> tuple[list[Outcome], list[Event]]:
+    """One transaction: hold the events, run them until the time bound, record the outcomes."""
+    outcomes: list[Outcome] = []
+    rest: list[Event] = []
+    started = time.monotonic()
+    try:
+        with transaction.atomic():
+            held = hold(events)
+            for index, event in enumerate(held):
+                outcomes.append(run_one(event))
+                if index + 1 < len(held) and (
+                    time.monotonic() - started >= conf.BATCH_SECONDS or stopping()
+                ):
+                    rest = held[index + 1 :]
+                    break
+            finish(outcomes)
+    except LeaseLost:
+        logger.warning(
+            "Events %s: lease lost before their outcome was recorded; they will run again",
+            [outcome.event.pk for outcome in outcomes],
+        )
+        return [], rest
+    return outcomes, rest
+
+
+def hold(events: list[Event]) -> list[Event]:
+    """The events still held by the worker that claimed them, locked until the batch commits.
+
+    On PostgreSQL the row locks make the fence final: nobody can claim a
+    locked row, so the outcome recorded at the end cannot be refused. SQLite
+    has no row locks; there the fenced UPDATE at the end decides. Leases that
+    have run half their time are renewed here, so that events waiting behind
+    slow handlers of their batch are not taken over.
+    """
+    if connection.vendor == "postgresql":
+        locked = (
+            Event.objects.select_for_update(of=("self",))
+            .filter(_fence(events), status=Event.Status.PROCESSING)
+            .values_list("pk", flat=True)
+        )
+        still = set(locked)
+        events = [event for event in events if event.pk in still]
+    now = timezone.now()
+    half = now + timedelta(seconds=conf.LEASE_SECONDS / 2)
+    if any(
+        event.next_attempt_at is None or event.next_attempt_at < half
+        for event in events
+    ):
+        lease_end = now + timedelta(seconds=conf.LEASE_SECONDS)
+        Event.objects.filter(_fence(events), status=Event.Status.PROCESSING).update(
+            next_attempt_at=lease_end
+        )
+        for event in events:
+            event.next_attempt_at = lease_end
+    return events
+
+
+def _fence(events: Iterable[Event]) -> Q:
+    """These events, as long as each is still held by the same claim (worker and attempt)."""
+    by_claim: dict[tuple[str, int], list[int]] = {}
+    for event in events:
+        by_claim.setdefault((event.claimed_by, event.attempts), []).append(event.pk)
+    fence = Q(pk__in=[])
+    for (worker, attempts), ids in by_claim.items():
+        fence |= Q(claimed_by=worker, attempts=attempts, pk__in=ids)
+    return fence
+
+
+def run_one(event: Event) -> Outcome:
+    """Run an event's handlers (each in its own savepoint); its outcome, not yet recorded."""
+    started = timezone.now()
     handlers = handlers_for(event.provider, event.event_type)
+    error = ""
     if not handlers:
-        return finish(event, attempt, Event.Status.SKIPPED, "")
-    if event.payload is None:
-        return finish(event, attempt, Event.Status.FAILED, UNPARSED)
-    error = run_handlers(event, handlers)
-    if not error:
-        return finish(event, attempt, Event.Status.SUCCEEDED, "")
-    final = event.attempts >= conf.MAX_ATTEMPTS
-    return finish(
-        event, attempt, Event.Status.FAILED if final else Event.Status.RETRYING, error
-    )
+        status = Event.Status.SKIPPED
+    elif event.payload is None:
+        status, error = Event.Status.FAILED, UNPARSED
+    else:
+        error = run_handlers(event, handlers)
+        if not error:
+            status = Event.Status.SUCCEEDED
+        elif event.attempts >= conf.MAX_ATTEMPTS:
+            status = Event.Status.FAILED
+        else:
+            status = Event.Status.RETRYING
+    finished = timezone.now()
+    outcome = Outcome(event, status, error, started, finished)
+    if status == Event.Status.RETRYING:
+        outcome.retry_at = finished + timedelta(seconds=backoff_seconds(event.attempts))
+    return outcome
 
 
 def run_handlers(event: Event, handlers: list[Handler]) -> str:
-    """Run the handlers not yet done, in order; return the first failure, or ""."""
+    """Run the handlers not yet done, in order; return the first failure, or "".
+
+    Each handler runs in a savepoint: one that raises rolls back its own writes
+    only. Those that succeeded are noted on the event, and that note commits
+    with their writes, so a retry skips them.
+    """
     for entry in handlers:
         if entry.name in event.completed_handlers:
             continue
@@ -170,58 +341,78 @@ def run_handlers(event: Event, handlers: list[Handler]) -> str:
             )
             return describe(exc)
         event.completed_handlers = [*event.completed_handlers, entry.name]
-        if entry is not handlers[-1]:
-            # Saved as we go, so a retry skips it; finish() saves the last one.
-            Event.objects.filter(pk=event.pk, claimed_by=event.claimed_by).update(
-                completed_handlers=event.completed_handlers
-            )
     return ""
 
 
-def finish(event: Event, attempt: Attempt, status: str, error: str) -> str | None:
-    now = timezone.now()
-    fields: dict[str, Any] = {
-        "status": status,
-        "claimed_by": "",
-        "last_error": error,
-        "completed_handlers": event.completed_handlers,
-    }
-    if status == Event.Status.RETRYING:
-        fields["next_attempt_at"] = now + timedelta(
-            seconds=backoff_seconds(event.attempts)
+def finish(outcomes: list[Outcome]) -> None:
+    """Record a batch's outcomes: one INSERT of attempts, one fenced UPDATE of the events.
+
+    Raises :class:`LeaseLost` (rolling the batch back with its handlers' writes)
+    when an event is no longer held by the worker that ran it.
+    """
+    if not outcomes:
+        return
+    Attempt.objects.bulk_create(
+        Attempt(
+            event=outcome.event,
+            number=outcome.event.attempts,
+            worker=outcome.event.claimed_by,
+            started_at=outcome.started_at,
+            finished_at=outcome.finished_at,
+            outcome=OUTCOMES[outcome.status],
+            error=outcome.error,
         )
-    else:
-        fields["next_attempt_at"] = None
-        fields["processed_at"] = now
-    outcome = (
-        Attempt.Outcome.SUCCEEDED
-        if status == Event.Status.SUCCEEDED
-        else (
-            Attempt.Outcome.SKIPPED
-            if status == Event.Status.SKIPPED
-            else Attempt.Outcome.FAILED
-        )
+        for outcome in outcomes
     )
-    with transaction.atomic():
+    rows = {outcome.event.pk: _recorded_fields(outcome) for outcome in outcomes}
+    updated = (
         # The fence: only the holder of this very attempt may record its outcome.
-        updated = Event.objects.filter(
-            pk=event.pk,
-            status=Event.Status.PROCESSING,
-            claimed_by=event.claimed_by,
-            attempts=event.attempts,
-        ).update(**fields)
-        Attempt.objects.filter(pk=attempt.pk).update(
-            finished_at=now, outcome=outcome, error=error
+        Event.objects.filter(
+            _fence(o.event for o in outcomes), status=Event.Status.PROCESSING
+        ).update(**_per_row(rows))
+    )
+    if updated != len(outcomes):
+        raise LeaseLost
+    for outcome in outcomes:
+        for name, value in rows[outcome.event.pk].items():
+            setattr(outcome.event, name, value)
+    announce_events(
+        [outcome.event for outcome in outcomes],
+        dict.fromkeys(rows, Event.Status.PROCESSING),
+    )
+
+
+def _recorded_fields(outcome: Outcome) -> dict[str, Any]:
+    event = outcome.event
+    return {
+        "status": outcome.status,
+        "claimed_by": "",
+        "last_error": outcome.error,
+        "completed_handlers": event.completed_handlers,
+        "next_attempt_at": outcome.retry_at,
+        "processed_at": event.processed_at
+        if outcome.status == Event.Status.RETRYING
+        else outcome.finished_at,
+    }
+
+
+def _per_row(rows: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
+    """UPDATE values: the value where every row agrees (the usual case), else a CASE."""
+    fields: dict[str, Any] = {}
+    for name in next(iter(rows.values())):
+        values = [row[name] for row in rows.values()]
+        if all(value == values[0] for value in values):
+            fields[name] = values[0]
+            continue
+        field = cast("Field[Any, Any]", Event._meta.get_field(name))
+        fields[name] = Case(
+            *(
+                When(pk=pk, then=Value(row[name], output_field=field))
+                for pk, row in rows.items()
+            ),
+            output_field=field,
         )
-        if not updated:
-            logger.warning(
-                "Event %s: lease lost before its outcome was recorded", event.pk
-            )
-            return None
-        for name, value in fields.items():
-            setattr(event, name, value)
-        announce_events([event], {event.pk: Event.Status.PROCESSING})
-    return status
+    return fields
 
 
 def describe(exc: BaseException) -> str:

@@ -41,7 +41,7 @@ def replay_many(ids: Iterable[int]) -> ReplayReport:
     for event_id in ids:
         getattr(report, _requeue(event_id)).append(event_id)
     if report.queued:
-        dispatch.new_work()
+        dispatch.new_work(report.queued)
     return report
 
 

@@ -1,5 +1,6 @@
-"""The loop both processing modes share: claim what is due, run it on a thread pool,
-renew the leases of what runs, and sleep until woken or the poll interval passes."""
+"""The loop the worker and inline modes share: claim what is due in batches, run each
+batch's share on a lane (a thread with its own connection), renew the leases of what
+waits, and sleep until woken or the poll interval passes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.db import DatabaseError, close_old_connections, connections
 
 from webhooks.conf import conf
 from webhooks.models import Event
-from webhooks.processing import queue as processing
+from webhooks.processing import queue
 
 logger = logging.getLogger("webhooks")
 
@@ -28,11 +29,13 @@ class Runner:
     def __init__(self, concurrency: int, name: str) -> None:
         self.concurrency = concurrency
         self.name = name
-        #: Fewest free threads worth a claim while others run: a claim is a
-        #: transaction, so finished events are refilled in batches, not one by one.
-        self.batch = max(1, concurrency // 2)
+        #: Events one lane takes per claim: a claim of WEBHOOKS_BATCH_SIZE fills
+        #: every lane, and a small burst is still shared between them.
+        self.share = max(1, conf.BATCH_SIZE // concurrency)
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhooks")
+        #: Claimed and not yet recorded, for the lease renewal.
         self.running: set[int] = set()
+        self.busy_lanes = 0
         self.lock = threading.Lock()
         self.wakeup = threading.Event()
         self.stopping = threading.Event()
@@ -50,33 +53,31 @@ class Runner:
         renewed = time.monotonic()
         try:
             while not self.stopping.is_set():
+                # Cleared before the claim: a wake-up during it is not lost.
+                self.wakeup.clear()
                 started = self._claim_and_start()
                 if time.monotonic() - renewed > conf.LEASE_SECONDS / 3:
                     self._renew()
                     renewed = time.monotonic()
-                if once and not started and not self.running:
+                if once and not started and not self.busy_lanes:
                     break
-                if not started or len(self.running) >= self.concurrency:
+                if not started or self.busy_lanes >= self.concurrency:
                     self.wakeup.wait(conf.POLL_SECONDS if not once else 0.05)
-                    self.wakeup.clear()
         finally:
             # Finish what runs: a stop never abandons a handler half way.
             self.pool.shutdown(wait=True)
             close_old_connections()
 
     def wanted(self) -> int:
-        """How many events to claim now: none until a batch's worth of threads is free."""
-        free = self.concurrency - len(self.running)
-        if free <= 0 or (self.running and free < self.batch):
-            return 0
-        return free
+        """How many events to claim now: a share for each free lane."""
+        return max(0, self.concurrency - self.busy_lanes) * self.share
 
     def _claim_and_start(self) -> int:
-        free = self.wanted()
-        if not free:
+        wanted = self.wanted()
+        if not wanted:
             return 0
         try:
-            events = processing.claim_events(free, self.name)
+            events = queue.claim_events(wanted, self.name)
         except DatabaseError:
             logger.warning(
                 "Could not claim events; retrying after the poll interval",
@@ -84,26 +85,34 @@ class Runner:
             )
             connections.close_all()
             return 0
-        for event in events:
-            with self.lock:
-                self.running.add(event.pk)
-            self.pool.submit(self._run, event)
+        if not events:
+            return 0
+        # Dealt round the free lanes, so a small burst runs side by side.
+        lanes = min(self.concurrency - self.busy_lanes, len(events))
+        with self.lock:
+            self.running.update(event.pk for event in events)
+            self.busy_lanes += lanes
+        for lane in range(lanes):
+            self.pool.submit(self._run, events[lane::lanes])
         return len(events)
 
-    def _run(self, event: Event) -> None:
+    def _run(self, events: list[Event]) -> None:
         try:
             close_old_connections()
-            processing.run_claimed(event)
-            self.processed += 1
-        except Exception:
-            # The lease lapses and the event runs again: nothing is lost.
-            logger.exception(
-                "Processing event %s failed outside its handlers", event.pk
-            )
-        finally:
-            close_old_connections()
+            outcomes = queue.run_batch(events, stopping=self.stopping.is_set)
             with self.lock:
-                self.running.discard(event.pk)
+                self.processed += len(outcomes)
+        except Exception:
+            # The leases lapse and the events run again: nothing is lost.
+            logger.exception(
+                "Processing events %s failed outside their handlers",
+                [event.pk for event in events],
+            )
+            close_old_connections()
+        finally:
+            with self.lock:
+                self.running.difference_update(event.pk for event in events)
+                self.busy_lanes -= 1
             self.wakeup.set()
 
     def _renew(self) -> None:
@@ -111,6 +120,6 @@ class Runner:
             running = set(self.running)
         if running:
             try:
-                processing.renew(running, self.name)
+                queue.renew(running, self.name)
             except DatabaseError:
                 logger.warning("Could not renew leases", exc_info=True)

@@ -12,8 +12,7 @@ from django.utils import timezone
 from tests.factories import make_endpoint, make_event
 from webhooks import signals
 from webhooks.models import Attempt, Event
-from webhooks.processing import dispatch, handlers, replay
-from webhooks.processing import queue as processing
+from webhooks.processing import dispatch, handlers, queue, replay
 
 pytestmark = pytest.mark.django_db
 
@@ -48,8 +47,8 @@ def cycle(event: Event) -> str | None:
     Event.objects.filter(pk=event.pk, status=Event.Status.RETRYING).update(
         next_attempt_at=timezone.now()
     )
-    assert processing.claim(10, WORKER) == [event.pk]
-    return processing.run(event.pk, WORKER)
+    assert queue.claim(10, WORKER) == [event.pk]
+    return queue.run(event.pk, WORKER)
 
 
 def test_handler_failing_twice_then_succeeding_ends_succeeded_after_3_attempts(
@@ -95,7 +94,7 @@ def test_handler_always_failing_ends_failed_after_max_attempts_with_its_error(
         "builtins.ValueError: cannot parse the order reference"
     )
     assert "Traceback" in event.last_error and "broken" in event.last_error
-    assert processing.claim(10, WORKER) == []  # failed is final
+    assert queue.claim(10, WORKER) == []  # failed is final
 
 
 @override_settings(WEBHOOKS_MAX_ATTEMPTS=2)
@@ -129,8 +128,8 @@ def test_retry_is_scheduled_with_backoff(registry) -> None:
 
     event = make_due()
     before = timezone.now()
-    assert processing.claim(1, WORKER) == [event.pk]
-    processing.run(event.pk, WORKER)
+    assert queue.claim(1, WORKER) == [event.pk]
+    queue.run(event.pk, WORKER)
     event.refresh_from_db()
     assert before <= event.next_attempt_at <= before + timedelta(seconds=11)
 
@@ -139,7 +138,7 @@ def test_retry_is_scheduled_with_backoff(registry) -> None:
 def test_backoff_grows_is_capped_and_jittered() -> None:
     rng = random.Random(7)
     samples = {
-        attempt: [processing.backoff_seconds(attempt, rng) for _ in range(300)]
+        attempt: [queue.backoff_seconds(attempt, rng) for _ in range(300)]
         for attempt in range(1, 10)
     }
     for attempt, values in samples.items():
@@ -215,8 +214,8 @@ def test_pattern_event_types_match_families(registry) -> None:
         endpoint, "d-2", event_type="customer.created", next_attempt_at=timezone.now()
     )
     for each in (event, other):
-        assert processing.claim(1, WORKER) == [each.pk]
-        processing.run(each.pk, WORKER)
+        assert queue.claim(1, WORKER) == [each.pk]
+        queue.run(each.pk, WORKER)
     assert seen == ["customer.subscription.updated"]
 
 
@@ -238,14 +237,14 @@ def test_expired_lease_puts_the_event_back_and_fences_the_old_worker(registry) -
         pass
 
     event = make_due()
-    assert processing.claim(1, "dead-worker") == [event.pk]
-    assert processing.claim(1, WORKER) == []  # leased
+    assert queue.claim(1, "dead-worker") == [event.pk]
+    assert queue.claim(1, WORKER) == []  # leased
     Event.objects.filter(pk=event.pk).update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)
     )
-    assert processing.claim(1, WORKER) == [event.pk]
-    assert processing.run(event.pk, "dead-worker") is None  # lost its lease
-    assert processing.run(event.pk, WORKER) == "succeeded"
+    assert queue.claim(1, WORKER) == [event.pk]
+    assert queue.run(event.pk, "dead-worker") is None  # lost its lease
+    assert queue.run(event.pk, WORKER) == "succeeded"
     event.refresh_from_db()
     assert event.attempts == 2
 
@@ -263,18 +262,23 @@ def test_a_claimed_batch_runs_from_the_rows_the_claim_read(registry) -> None:
         make_event(endpoint, f"d-{n}", payload={"n": n}, next_attempt_at=now)
         for n in range(3)
     ]
-    claimed = processing.claim_events(10, WORKER)
+    claimed = queue.claim_events(10, WORKER)
     assert [event.pk for event in claimed] == [event.pk for event in events]
     assert {(e.status, e.claimed_by, e.attempts) for e in claimed} == {
         ("processing", WORKER, 1)
     }
     with CaptureQueriesContext(connection) as queries:
-        assert processing.run_claimed(claimed[0]) == "succeeded"
-    # Nothing of the event is read again, except the deferred body the handler asked for.
+        assert queue.run_claimed(claimed[0]) == "succeeded"
+    # Nothing of the event is read again, except the deferred body the handler asked
+    # for; on PostgreSQL the batch also locks its rows, reading the fence columns only.
     reads = [
         q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")
     ]
-    assert len(reads) == 1 and '"body"' in reads[0]
+    bodies = [sql for sql in reads if '"body"' in sql]
+    locks = [sql for sql in reads if "FOR UPDATE" in sql]
+    assert len(bodies) == 1 and len(reads) == 1 + len(locks)
+    assert len(locks) == (1 if connection.vendor == "postgresql" else 0)
+    assert all('"payload"' not in sql and '"headers"' not in sql for sql in locks)
     assert seen == [(events[0].pk, {"n": 0}, b'{"ok": true}')]
     assert Attempt.objects.get(event=events[0]).outcome == "succeeded"
 
@@ -285,36 +289,36 @@ def test_a_claimed_event_whose_lease_lapsed_records_no_outcome(registry) -> None
         pass
 
     event = make_due()
-    [stale] = processing.claim_events(1, "dead-worker")
+    [stale] = queue.claim_events(1, "dead-worker")
     Event.objects.filter(pk=event.pk).update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)
     )
-    [fresh] = processing.claim_events(1, WORKER)
-    assert processing.run_claimed(stale) is None
-    assert processing.run_claimed(fresh) == "succeeded"
+    [fresh] = queue.claim_events(1, WORKER)
+    assert queue.run_claimed(stale) is None
+    assert queue.run_claimed(fresh) == "succeeded"
     event.refresh_from_db()
     assert (event.status, event.attempts) == ("succeeded", 2)
 
 
 def test_renew_extends_only_the_workers_own_leases() -> None:
     event = make_due()
-    processing.claim(1, WORKER)
+    queue.claim(1, WORKER)
     Event.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
-    processing.renew([event.pk], "someone-else")
+    queue.renew([event.pk], "someone-else")
     event.refresh_from_db()
     assert event.next_attempt_at <= timezone.now()
-    processing.renew([event.pk], WORKER)
+    queue.renew([event.pk], WORKER)
     event.refresh_from_db()
     assert event.next_attempt_at > timezone.now() + timedelta(seconds=200)
 
 
 def test_release_gives_back_unstarted_claims() -> None:
     event = make_due()
-    processing.claim(1, WORKER)
-    processing.release([event.pk], WORKER)
+    queue.claim(1, WORKER)
+    queue.release([event.pk], WORKER)
     event.refresh_from_db()
     assert (event.status, event.attempts, event.claimed_by) == ("pending", 0, "")
-    assert processing.claim(1, WORKER) == [event.pk]
+    assert queue.claim(1, WORKER) == [event.pk]
 
 
 def test_ordered_events_of_one_key_run_one_at_a_time_in_order(registry) -> None:
@@ -346,9 +350,9 @@ def test_ordered_events_of_one_key_run_one_at_a_time_in_order(registry) -> None:
         next_attempt_at=now,
         ordering_key="k2",
     )
-    assert processing.claim(10, WORKER) == [first.pk, other.pk]
-    processing.run(first.pk, WORKER)
-    assert processing.claim(10, WORKER) == [second.pk]
+    assert queue.claim(10, WORKER) == [first.pk, other.pk]
+    queue.run(first.pk, WORKER)
+    assert queue.claim(10, WORKER) == [second.pk]
 
 
 def test_ingest_sets_the_ordering_key_from_the_handler(registry, client) -> None:
@@ -410,9 +414,9 @@ def test_every_status_change_is_announced_after_commit(
     try:
         event = make_due()
         with django_capture_on_commit_callbacks(execute=True):
-            processing.claim(1, WORKER)
+            queue.claim(1, WORKER)
         with django_capture_on_commit_callbacks(execute=True):
-            processing.run(event.pk, WORKER)
+            queue.run(event.pk, WORKER)
     finally:
         signals.event_status_changed.disconnect(listener)
     assert changes == [("pending", "processing"), ("processing", "succeeded")]
@@ -442,7 +446,7 @@ def test_replay_of_a_missing_event_returns_none() -> None:
 
 def test_replay_leaves_a_processing_event_alone() -> None:
     event = make_due()
-    processing.claim(1, WORKER)
+    queue.claim(1, WORKER)
     assert replay.replay(event.pk).status == "processing"
 
 
@@ -452,7 +456,7 @@ def test_a_new_event_wakes_processing_after_commit(
     from tests.webhooks.ingest.test_views import github_headers
 
     woken: list[bool] = []
-    monkeypatch.setattr(dispatch, "new_work", lambda: woken.append(True))
+    monkeypatch.setattr(dispatch, "new_work", lambda ids=(): woken.append(True))
     make_endpoint("gh", "github", "s3cret")
     body = b"{}"
     with django_capture_on_commit_callbacks() as callbacks:
@@ -474,7 +478,7 @@ def test_a_duplicate_wakes_nothing(
     from tests.webhooks.ingest.test_views import github_headers
 
     woken: list[bool] = []
-    monkeypatch.setattr(dispatch, "new_work", lambda: woken.append(True))
+    monkeypatch.setattr(dispatch, "new_work", lambda ids=(): woken.append(True))
     make_endpoint("gh", "github", "s3cret")
     body = b"{}"
     headers = github_headers(body)

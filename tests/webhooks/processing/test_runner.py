@@ -1,27 +1,37 @@
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
 from webhooks.processing.runner import Runner
 
 
 @pytest.mark.parametrize(
-    ("concurrency", "running", "wanted"),
+    ("concurrency", "busy", "wanted"),
     [
-        (4, 0, 4),  # idle: fill every thread
-        (4, 1, 3),
-        (4, 2, 2),  # half free: one claim for the pair
-        (4, 3, 0),  # one free thread waits for a second
-        (4, 4, 0),
-        (2, 1, 1),  # two threads: every free one is a batch
-        (1, 0, 1),
+        (4, 0, 100),  # idle: a whole batch, a share for each lane
+        (4, 1, 75),
+        (4, 3, 25),
+        (4, 4, 0),  # every lane busy: no claim
+        (1, 0, 100),
         (1, 1, 0),
+        (3, 0, 99),  # shares are whole events
     ],
 )
-def test_finished_events_are_refilled_in_batches(concurrency, running, wanted) -> None:
+@override_settings(WEBHOOKS_BATCH_SIZE=100)
+def test_each_free_lane_gets_its_share_of_a_batch(concurrency, busy, wanted) -> None:
     runner = Runner(concurrency, "test-worker")
     try:
-        runner.running = set(range(running))
+        runner.busy_lanes = busy
         assert runner.wanted() == wanted
+    finally:
+        runner.pool.shutdown()
+
+
+@override_settings(WEBHOOKS_BATCH_SIZE=2)
+def test_a_batch_smaller_than_the_lanes_still_gives_each_lane_one() -> None:
+    runner = Runner(4, "test-worker")
+    try:
+        assert runner.wanted() == 4
     finally:
         runner.pool.shutdown()

@@ -3,15 +3,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from webhooks import retention
-from webhooks.processing.dispatch import CHANNEL
+from webhooks.conf import conf
+from webhooks.processing.dispatch import CHANNEL, TASK_MODES
 from webhooks.processing.runner import Runner, worker_name
+from webhooks.processing.sweep import sweep
 
 logger = logging.getLogger("webhooks")
 
@@ -19,7 +22,9 @@ logger = logging.getLogger("webhooks")
 class Command(BaseCommand):
     help = (
         "Process stored events with the registered handlers. Run as many as you like "
-        "on PostgreSQL; on SQLite run one. SIGTERM finishes the running handlers, then exits."
+        "on PostgreSQL; on SQLite run one. SIGTERM finishes the running handlers, then exits. "
+        "In the tasks and celery modes handlers run in the task workers, and this "
+        "process sweeps for them instead (see webhooks_sweep)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,9 +38,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["concurrency"] < 1:
             raise CommandError("--concurrency must be at least 1.")
+        if conf.PROCESSING in TASK_MODES:
+            self.sweep(once=options["once"])
+            return
         runner = Runner(options["concurrency"], worker_name("worker"))
         if not options["once"]:
-            self._stop_on_signals(runner)
+            stop_on_signals(runner.stop, f"Worker {runner.name}")
             retention.Schedule(runner.stopping).start()
             if connection.vendor == "postgresql":
                 threading.Thread(target=listen, args=(runner,), daemon=True).start()
@@ -45,13 +53,34 @@ class Command(BaseCommand):
         runner.serve(once=options["once"])
         self.stdout.write(f"{runner.name}: stopped after {runner.processed} event(s)")
 
-    def _stop_on_signals(self, runner: Runner) -> None:
-        def stop(signum: int, frame: FrameType | None) -> None:
-            logger.info("Worker %s stopping: finishing running handlers", runner.name)
-            runner.stop()
+    def sweep(self, *, once: bool) -> None:
+        name = worker_name("sweeper")
+        stopping = threading.Event()
+        if not once:
+            stop_on_signals(stopping.set, f"Sweeper {name}")
+            retention.Schedule(stopping).start()
+        self.stdout.write(
+            f"{name}: {conf.PROCESSING} mode, handlers run in the task workers; "
+            f"sweeping every {conf.POLL_SECONDS:g} s"
+        )
+        while True:
+            try:
+                if count := sweep():
+                    self.stdout.write(f"{name}: enqueued {count} overdue event(s)")
+            except DatabaseError:
+                logger.warning("Sweep failed; trying again", exc_info=True)
+            if once or stopping.wait(conf.POLL_SECONDS):
+                break
+        self.stdout.write(f"{name}: stopped")
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+
+def stop_on_signals(stop: Callable[[], None], who: str) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        logger.info("%s stopping: finishing what runs", who)
+        stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def listen(runner: Runner) -> None:
