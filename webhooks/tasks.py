@@ -99,7 +99,7 @@ def enqueue(ids: Iterable[int], at: datetime | None = None) -> None:
 
 def sweep() -> int:
     """Enqueue again the events whose task was lost; how many (for a periodic task)."""
-    return sweeping.sweep()
+    return sweeping.sweep(enqueue)
 
 
 # Django tasks

@@ -10,6 +10,7 @@ twice is harmless: the second finds nothing due, or the fence refuses it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -17,20 +18,23 @@ from django.utils import timezone
 
 from webhooks.conf import conf
 from webhooks.models import Event
-from webhooks.processing import dispatch, queue
+from webhooks.processing import queue
 
 #: Events handed out per transaction.
 CHUNK = 1000
 
 
-def sweep(after_seconds: float | None = None) -> int:
-    """Enqueue again every event overdue by ``after_seconds``; how many were enqueued."""
+def sweep(
+    hand_out: Callable[[Collection[int]], None], after_seconds: float | None = None
+) -> int:
+    """Hand every event overdue by ``after_seconds`` to ``hand_out`` (such as
+    :func:`webhooks.processing.dispatch.new_work`); how many there were."""
     after = conf.SWEEP_AFTER_SECONDS if after_seconds is None else after_seconds
     total = 0
     while True:
         ids = overdue(after, CHUNK)
         if ids:
-            dispatch.new_work(ids)
+            hand_out(ids)
         total += len(ids)
         if len(ids) < CHUNK:
             return total

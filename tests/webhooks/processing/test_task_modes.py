@@ -15,7 +15,7 @@ from django.utils import timezone
 from tests.factories import make_endpoint, make_event
 from webhooks import tasks
 from webhooks.models import Event
-from webhooks.processing import handlers, queue, replay
+from webhooks.processing import dispatch, handlers, queue, replay
 from webhooks.processing.sweep import sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -173,14 +173,14 @@ def test_the_sweep_enqueues_events_overdue_once_until_they_are_overdue_again(
         next_attempt_at=now - timedelta(minutes=2),
     )
     make_event(endpoint, "done", status="succeeded", next_attempt_at=None)
-    assert sweep() == 2
+    assert sweep(dispatch.new_work) == 2
     assert sorted(enqueued(backend)) == sorted(
         [(lost.pk, None), (dead_worker.pk, None)]
     )
     lost.refresh_from_db()
     assert lost.next_attempt_at >= now  # due from now: not swept again at once
     backend.clear()
-    assert sweep() == 0
+    assert sweep(dispatch.new_work) == 0
     assert tasks.process(dead_worker.pk) is not None  # the lapsed lease is taken over
 
 
@@ -195,3 +195,19 @@ def test_an_event_that_cannot_be_enqueued_is_still_stored_and_swept_later(
     assert response.status_code == 200
     assert Event.objects.get().status == "pending"
     assert "Cannot enqueue events for processing" in caplog.text
+
+
+def test_the_sweep_command_enqueues_overdue_events_once(backend) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    event = make_event(
+        make_endpoint("gh"), next_attempt_at=timezone.now() - timedelta(hours=1)
+    )
+    out = StringIO()
+    call_command("webhooks_sweep", stdout=out)
+    assert out.getvalue().strip() == "Enqueued 1 overdue event(s) again."
+    assert enqueued(backend) == [(event.pk, None)]
+    with pytest.raises(CommandError, match="--every must be more than 0"):
+        call_command("webhooks_sweep", "--every", "0")

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from webhooks.conf import conf
+from webhooks.processing.dispatch import new_work
 from webhooks.processing.sweep import sweep
 
 
@@ -39,7 +40,9 @@ class Command(BaseCommand):
         if after is not None and after < 0:
             raise CommandError("--after cannot be negative.")
         if every is None:
-            self.stdout.write(f"Enqueued {sweep(after)} overdue event(s) again.")
+            self.stdout.write(
+                f"Enqueued {sweep(new_work, after)} overdue event(s) again."
+            )
             return
         stopping = threading.Event()
 
@@ -50,6 +53,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         self.stdout.write(f"Sweeping every {every:g} s ({conf.PROCESSING} mode)")
         while not stopping.is_set():
-            if count := sweep(after):
+            if count := sweep(new_work, after):
                 self.stdout.write(f"Enqueued {count} overdue event(s) again.")
             stopping.wait(every)

@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection
 
 from webhooks import retention
 from webhooks.conf import conf
-from webhooks.processing.dispatch import CHANNEL, TASK_MODES
+from webhooks.processing.dispatch import CHANNEL, TASK_MODES, new_work
 from webhooks.processing.runner import Runner, worker_name
 from webhooks.processing.sweep import sweep
 
@@ -65,7 +65,7 @@ class Command(BaseCommand):
         )
         while True:
             try:
-                if count := sweep():
+                if count := sweep(new_work):
                     self.stdout.write(f"{name}: enqueued {count} overdue event(s)")
             except DatabaseError:
                 logger.warning("Sweep failed; trying again", exc_info=True)
