@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
@@ -15,6 +15,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from webhooks.admin.changelists import CheckedListAdmin
 from webhooks.admin.forms import EndpointForm
 from webhooks.api.links import endpoint_url
 from webhooks.models import Endpoint, EndpointSecret, Event, Rejection
@@ -41,15 +42,8 @@ ACTIVITY_FIELDS = (
 )
 
 
-# Generic only in django-stubs; django-stubs-ext is not a runtime dependency.
-if TYPE_CHECKING:
-    EndpointAdminBase = admin.ModelAdmin[Endpoint]
-else:
-    EndpointAdminBase = admin.ModelAdmin
-
-
 @admin.register(Endpoint)
-class EndpointAdmin(EndpointAdminBase):
+class EndpointAdmin(CheckedListAdmin[Endpoint]):
     form = EndpointForm
     list_display = [
         "slug",

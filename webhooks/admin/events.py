@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 
 from webhooks.admin import display
 from webhooks.admin.attempts import AttemptInline
+from webhooks.admin.changelists import CheckedChangeList, CheckedListAdmin
 from webhooks.admin.pagination import CappedPaginator
 from webhooks.api.batches import id_batches
 from webhooks.models import Event
@@ -76,22 +77,15 @@ class EventTypeFilter(admin.SimpleListFilter):
         return queryset.filter(event_type=self.value()) if self.value() else queryset
 
 
-class EventChangeList(ChangeList):
+class EventChangeList(CheckedChangeList):
     def get_queryset(
         self, request: HttpRequest, exclude_parameters: Any = None
     ) -> QuerySet[Any]:
         return super().get_queryset(request, exclude_parameters).defer(*LIST_DEFERRED)
 
 
-# Generic only in django-stubs; django-stubs-ext is not a runtime dependency.
-if TYPE_CHECKING:
-    EventAdminBase = admin.ModelAdmin[Event]
-else:
-    EventAdminBase = admin.ModelAdmin
-
-
 @admin.register(Event)
-class EventAdmin(EventAdminBase):
+class EventAdmin(CheckedListAdmin[Event]):
     list_display = [
         "id", "endpoint", "provider", "event_type", "delivery_id", "status", "attempts", "received_at",
     ]  # fmt: skip

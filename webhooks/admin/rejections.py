@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from webhooks.admin import display
+from webhooks.admin.changelists import CheckedListAdmin
 from webhooks.models import Rejection
 
 DETAIL_FIELDS = ("endpoint", "reason", "source_ip", "at", "body_size")
 CONTENT_FIELDS = ("headers_json", "body_text", "body_hex")
 
 
-# Generic only in django-stubs; django-stubs-ext is not a runtime dependency.
-if TYPE_CHECKING:
-    RejectionAdminBase = admin.ModelAdmin[Rejection]
-else:
-    RejectionAdminBase = admin.ModelAdmin
-
-
 @admin.register(Rejection)
-class RejectionAdmin(RejectionAdminBase):
+class RejectionAdmin(CheckedListAdmin[Rejection]):
     list_display = ["endpoint", "reason", "source_ip", "at", "body_size"]
     list_filter = ["endpoint", "reason"]
     list_select_related = ["endpoint"]

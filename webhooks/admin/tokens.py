@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from webhooks.admin.changelists import CheckedListAdmin
 from webhooks.api import tokens
 from webhooks.models import ApiToken
 
-if TYPE_CHECKING:
-    ApiTokenAdminBase = admin.ModelAdmin[ApiToken]
-else:
-    ApiTokenAdminBase = admin.ModelAdmin
-
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(ApiTokenAdminBase):
+class ApiTokenAdmin(CheckedListAdmin[ApiToken]):
     list_display = [
         "name",
         "prefix",
