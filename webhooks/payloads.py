@@ -2,8 +2,13 @@
 
 The raw bytes are always what is stored and verified; the parsed payload is a
 convenience for handlers and the admin. Anything that does not parse cleanly,
-or would not survive a JSON column (NUL characters are refused by PostgreSQL's
-``jsonb``), or nests absurdly deep, or holds absurdly many values, gives ``None``.
+or nests absurdly deep, or holds absurdly many values, or would not survive a
+JSON column, gives ``None``. Python's parser takes values that PostgreSQL's
+``jsonb`` refuses: NUL characters, lone surrogates (``"\ud800"``, or raw
+surrogate bytes, which it decodes with ``surrogatepass``) and non-finite
+numbers (``1e99999`` is infinity; ``NaN`` and ``Infinity`` are accepted as
+literals). A genuine delivery holding one is stored all the same, unparsed, and
+not refused by the database with a 503 that the provider would retry forever.
 
 The size limit on bodies is not enough on its own: parsed, a 5 MiB body of
 ``[{},{},...]`` is some 1.7 million dicts and over 100 MB, so the number of
@@ -13,6 +18,8 @@ objects, arrays and form fields is bounded before anything is parsed.
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,6 +31,10 @@ MAX_DEPTH = 64
 MAX_CONTAINERS = 100_000
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
+
+#: Characters no JSON column holds: NUL, and any surrogate (a valid pair was
+#: already joined into one character by the parser, so any left is alone).
+UNSTORABLE_CHARACTER = re.compile(r"[\x00\ud800-\udfff]")
 
 
 def parse(delivery: Delivery) -> Any:
@@ -71,18 +82,21 @@ def parse_form(body: bytes) -> dict[str, Any] | None:
 
 
 def storable(value: Any) -> bool:
-    """True when ``value`` nests at most MAX_DEPTH deep and holds no NUL character."""
+    """True when ``value`` nests at most MAX_DEPTH deep and a JSON column can hold all of it."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             return False
         if isinstance(item, str):
-            if "\x00" in item:
+            if UNSTORABLE_CHARACTER.search(item):
+                return False
+        elif isinstance(item, float):
+            if not math.isfinite(item):
                 return False
         elif isinstance(item, dict):
             for key, child in item.items():
-                if "\x00" in key:
+                if UNSTORABLE_CHARACTER.search(key):
                     return False
                 stack.append((child, depth + 1))
         elif isinstance(item, list):
