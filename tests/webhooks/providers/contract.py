@@ -1,5 +1,9 @@
 """The contract every provider's tests inherit: security and storage guarantees for free.
 
+Every test runs through both front doors (``provider_client`` is parametrized,
+see :mod:`tests.webhooks.providers.doors`): the Django view, and the lean ASGI
+door with the endpoint warmed, where production deliveries arrive.
+
 A provider's test class sets ``provider``, ``secret`` and ``other_secret`` and
 implements ``sign()`` (the real signature, made as the provider makes it) and
 ``sample()``. It inherits :class:`SignedBodyContract` when the signature covers
@@ -19,6 +23,8 @@ import pytest
 from django.test import Client
 
 from tests.factories import expire_secret, make_endpoint
+from tests.webhooks.providers.doors import AsgiClient
+from webhooks.ingest.committer import committer
 from webhooks.models import Endpoint, Event, Rejection
 
 SLUG = "contract"
@@ -82,6 +88,22 @@ class ProviderContract:
         return body, self.malformed(headers)
 
     # -- helpers ------------------------------------------------------------------------
+
+    @pytest.fixture(
+        params=[
+            "view",
+            # The ASGI door's group committer writes from a thread of its own, so
+            # its rows must be committed for real.
+            pytest.param("asgi", marks=pytest.mark.django_db(transaction=True)),
+        ]
+    )
+    def provider_client(self, request: pytest.FixtureRequest) -> Any:
+        """The front door: Django's view (test client) or the ASGI application."""
+        if request.param == "view":
+            # Enforcing CSRF, as a provider's server would (it has no token).
+            return Client(enforce_csrf_checks=True)
+        request.getfixturevalue("async_db_connections")
+        return AsgiClient()
 
     @pytest.fixture
     def endpoint(self) -> Endpoint:
@@ -197,6 +219,23 @@ class ProviderContract:
         event = Event.objects.get()
         assert bytes(event.body) == body
         assert event.payload is None
+
+    @pytest.mark.django_db(transaction=True)
+    def test_valid_delivery_to_a_warmed_endpoint_takes_the_event_loop_path(
+        self, endpoint: Endpoint
+    ) -> None:
+        # The lean door stores the common delivery by group commit, verified in the
+        # event loop; a refusal or anything unusual would have taken a thread.
+        # (PayPal's first delivery fetches its certificate in a thread; the second
+        # is the common case.)
+        client = AsgiClient()
+        for _ in range(2):
+            before = committer.stats["events"]
+            body, headers = self.signed(self.secret)
+            response = self.deliver(client, body, headers)
+            assert response.status_code == 200, response.content
+        assert committer.stats["events"] == before + 1
+        assert Event.objects.count() == 2
 
 
 class SignedBodyContract(ProviderContract):
