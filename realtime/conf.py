@@ -43,7 +43,7 @@ class Settings:
 
     @property
     def MAX_FRAME_BYTES(self) -> int:
-        """Largest client frame accepted; larger ones close the socket (1009)."""
+        """Largest client frame read; a larger one is answered with a ``bad_message`` error."""
         return cast(int, setting("REALTIME_MAX_FRAME_BYTES", 4096))
 
     @property

@@ -15,7 +15,6 @@ from realtime.conf import conf
 from realtime.wire import message
 from webhooks.processing import replay
 
-CLOSE_FRAME_TOO_BIG = 1009
 #: The session ended or no longer allows the feed: the handshake's 403, in the 4000s.
 CLOSE_ACCESS_ENDED = 4403
 
@@ -95,15 +94,21 @@ class EventFeedConsumer(AsyncWebsocketConsumer):
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None
     ) -> None:
+        # Every frame a client can send is answered within the contract and the
+        # socket stays open: no exception, and no close code of our own, as the
+        # server would refuse one outside 1000 and 3000-4999 (1009 became 1011).
         if text_data is None:
             await self.send_error("bad_message", "send JSON text frames")
             return
-        if len(text_data) > conf.MAX_FRAME_BYTES:
-            await self.close(CLOSE_FRAME_TOO_BIG)
+        if utf8_size(text_data) > conf.MAX_FRAME_BYTES:
+            await self.send_error(
+                "bad_message", f"frames are at most {conf.MAX_FRAME_BYTES} bytes"
+            )
             return
         try:
             request = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: arrays nested a few thousand deep fit in a frame.
             await self.send_error("bad_message", "not JSON")
             return
         kind = request.get("type") if isinstance(request, dict) else None
@@ -152,3 +157,9 @@ def is_id(value: Any, *, minimum: int) -> bool:
         and not isinstance(value, bool)
         and minimum <= value < 2**63
     )
+
+
+def utf8_size(text: str) -> int:
+    # A server hands over only valid UTF-8; a lone surrogate from anywhere else
+    # still has a size, and is answered "not JSON" like any other garbage.
+    return len(text.encode("utf-8", "surrogatepass"))

@@ -344,6 +344,17 @@ async def test_ping_gets_pong(layer) -> None:
         '{"type": "resume", "after_id": true}',
         '{"type": "replay", "id": 1.5}',
         '{"type": "__init__"}',
+        # Nested past the parser's recursion limit, yet within the frame limit.
+        "[" * 4000,
+        '{"a":' * 650 + "1" + "}" * 650,
+        # A lone surrogate, escaped and raw (no real server passes a raw one on).
+        '"\\ud800"',
+        '{"type": "\\udfff"}',
+        "\ud800",
+        '{"type": "ping\x00"}',
+        '{"type": NaN}',
+        '{"type": "resume", "after_id": 1e999}',
+        '{"type": "replay", "id": -Infinity}',
     ],
 )
 async def test_garbage_frames_get_an_error_and_the_socket_stays_open(
@@ -369,13 +380,32 @@ async def test_binary_frame_gets_an_error(layer) -> None:
     await socket.disconnect()
 
 
-async def test_oversized_frame_closes_with_1009(layer) -> None:
+async def test_oversized_frame_gets_an_error_and_the_socket_stays_open(layer) -> None:
+    # It used to close with 1009, a code servers refuse from an application:
+    # the browser saw 1011 and daphne logged an exception.
     user = await sync_to_async(make_user)()
     socket = await connected(user)
     await receive_messages(socket, 2)
     await socket.send_to(text_data=json.dumps({"type": "ping", "pad": "x" * 10000}))
-    closed = await socket.receive_output(timeout=TIMEOUT)
-    assert closed == {"type": "websocket.close", "code": 1009}
+    answer = await receive(socket)
+    assert (answer["type"], answer["error"]) == ("error", "bad_message")
+    await socket.send_to(text_data='{"type": "ping"}')
+    assert await receive(socket) == {"type": "pong"}
+    await socket.disconnect()
+
+
+@override_settings(REALTIME_MAX_FRAME_BYTES=64)
+@pytest.mark.parametrize(
+    ("pad", "answer"), [("é" * 19, "pong"), ("é" * 20, "error")], ids=["63", "65"]
+)
+async def test_frame_limit_counts_utf8_bytes_not_characters(layer, pad, answer) -> None:
+    user = await sync_to_async(make_user)()
+    socket = await connected(user)
+    await receive_messages(socket, 2)
+    frame = json.dumps({"type": "ping", "p": pad}, ensure_ascii=False)
+    assert len(frame) < 64  # in characters, both fit; in bytes, 63 and 65
+    await socket.send_to(text_data=frame)
+    assert (await receive(socket))["type"] == answer
     await socket.disconnect()
 
 
