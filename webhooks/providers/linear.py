@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,11 +44,14 @@ class LinearProvider(Provider):
         signing.check_tolerance(stamp / 1000, tolerance, now)
 
     @staticmethod
-    def _timestamp_ms(payload: Any) -> int | None:
+    def _timestamp_ms(payload: Any) -> float | None:
+        # Any finite JSON number, as Linear's SDK takes it; text is not a time.
         stamp = payload.get("webhookTimestamp") if isinstance(payload, dict) else None
-        if isinstance(stamp, bool) or not isinstance(stamp, int):
+        if isinstance(stamp, bool) or not isinstance(stamp, int | float):
             return None
-        return stamp
+        if not math.isfinite(stamp):
+            return None
+        return float(stamp)
 
     def sign(
         self,

@@ -11,12 +11,17 @@ from django.test import Client
 
 from tests.webhooks.providers.contract import TimestampedContract
 from tests.webhooks.providers.sending import send_every_sample
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.linear import LinearProvider
 from webhooks.sending import samples
 
-# Linear has no Python SDK and publishes no vector: signatures here follow the rule its
-# JS SDK applies, Linear-Signature = hex HMAC-SHA256 of the raw body, with freshness
-# from the signed body field webhookTimestamp (milliseconds, 60 s either way).
+# Linear has no Python SDK and publishes no vector. The contract's signatures follow
+# the rule its JS SDK applies (oracle for those: none published; our reading of the
+# SDK), Linear-Signature = hex HMAC-SHA256 of the raw body, with freshness from the
+# signed body field webhookTimestamp (milliseconds, 60 s either way); the SDK's own
+# verdicts on a table of deliveries are checked at the end of this file.
 SECRET = "lin_wh_6b0f3c1d9e8a7f2b5c4d3e2f1a0b9c8d"
 OTHER_SECRET = "lin_wh_0d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a"
 
@@ -133,3 +138,94 @@ def test_webhooks_send_posts_every_sample_signed_as_linear_signs(
         assert event.headers["linear-signature"] == linear_signature(body, SECRET)
         stamp = json.loads(body)["webhookTimestamp"]
         assert abs(stamp / 1000 - time.time()) < 60
+
+
+# oracle: Linear SDK @linear/sdk 98.0.0 (JS), LinearWebhookClient.verify, run with
+# its clock set to SDK_NOW_MS on each body below; its verdicts are recorded here
+# (true: it verified). The "now" body and signature are a vector it accepted.
+SDK_NOW_MS = 1765000000000
+SDK_VECTOR_SIGNATURE = (
+    "46d323f9c3ddc0b50e758bdd434c31bbb1b32a2ccafc1b7fa2acc47f5b007446"
+)
+
+
+def sdk_case_body(timestamp: float | str | None) -> bytes:
+    document: dict = {
+        "action": "create",
+        "type": "Issue",
+        "data": {
+            "id": "9cfb482a-81e3-4154-b5b9-2c805e70a02d",
+            "title": "Checkout fails on Safari",
+        },
+        "url": "https://linear.app/acme/issue/ENG-42",
+        "createdAt": "2025-12-06T05:46:40.000Z",
+        "organizationId": "a4f1c2d3-0000-4000-8000-000000000001",
+        "webhookId": "000042e3-d123-4980-b49f-8e140eef9329",
+    }
+    if timestamp is not None:
+        document["webhookTimestamp"] = timestamp
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+SDK_CASES = [
+    ("now", sdk_case_body(SDK_NOW_MS), SECRET, True),
+    ("59 s old", sdk_case_body(SDK_NOW_MS - 59_000), SECRET, True),
+    ("60 s old", sdk_case_body(SDK_NOW_MS - 60_000), SECRET, True),
+    ("61 s old", sdk_case_body(SDK_NOW_MS - 61_000), SECRET, False),
+    ("60 s ahead", sdk_case_body(SDK_NOW_MS + 60_000), SECRET, True),
+    ("61 s ahead", sdk_case_body(SDK_NOW_MS + 61_000), SECRET, False),
+    ("fractional ms", sdk_case_body(SDK_NOW_MS + 0.5), SECRET, True),
+    ("no timestamp", sdk_case_body(None), SECRET, False),
+    ("timestamp as text", sdk_case_body(str(SDK_NOW_MS)), SECRET, False),
+    ("other secret", sdk_case_body(SDK_NOW_MS), OTHER_SECRET, False),
+]
+
+
+def test_sdk_vector_signature_is_the_hmac_of_the_body() -> None:
+    assert linear_signature(sdk_case_body(SDK_NOW_MS), SECRET) == SDK_VECTOR_SIGNATURE
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "signed_with", "sdk_verified"),
+    SDK_CASES,
+    ids=[case[0] for case in SDK_CASES],
+)
+def test_verdict_is_the_sdks(case, body, signed_with, sdk_verified) -> None:
+    delivery = Delivery(
+        method="POST",
+        headers={
+            "content-type": "application/json; charset=utf-8",
+            "linear-signature": linear_signature(body, signed_with),
+        },
+        body=body,
+        source_ip="35.231.147.226",
+        url="https://hooks.example.com/webhooks/linear/",
+        received_at=SDK_NOW_MS / 1000,
+    )
+    provider = LinearProvider()
+    try:
+        provider.verify(
+            delivery,
+            [SECRET],
+            tolerance=provider.default_tolerance,
+            now=SDK_NOW_MS / 1000,
+        )
+    except InvalidSignature:
+        verified = False
+    else:
+        verified = True
+    assert verified is sdk_verified, case
+
+
+def test_a_changed_body_fails_as_the_sdk_fails_it() -> None:
+    body = sdk_case_body(SDK_NOW_MS).replace(b"Safari", b"safari")
+    delivery = Delivery(
+        method="POST",
+        headers={"linear-signature": SDK_VECTOR_SIGNATURE},
+        body=body,
+        source_ip=None,
+        url="https://hooks.example.com/webhooks/linear/",
+        received_at=SDK_NOW_MS / 1000,
+    )
+    with pytest.raises(InvalidSignature):
+        LinearProvider().verify(delivery, [SECRET], tolerance=60, now=SDK_NOW_MS / 1000)

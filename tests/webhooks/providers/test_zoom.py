@@ -14,11 +14,16 @@ from tests.factories import make_endpoint
 from tests.webhooks.providers.contract import TimestampedContract
 from tests.webhooks.providers.live_send import send_and_check
 from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, EndpointSecret, Event
 from webhooks.providers.zoom import ZoomProvider
 
 SECRET = "Oq8JfDq2RlW0Xb1n5vQm7A"
 OTHER_SECRET = "c3VwZXJzZWNyZXR0b2tlbg"
+
+
+# The contract's signatures are made as Zoom documents them (oracle: none published;
+# our reading of the docs); Zoom's own SDK's verdicts are checked at the end.
 
 
 def zoom_signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -232,3 +237,86 @@ def test_webhooks_send_delivers_a_sample_signed_as_zoom_documents(
     assert event.headers["x-zm-signature"] == zoom_signature(
         SECRET, timestamp, bytes(event.body)
     )
+
+
+# oracle: Zoom SDK @zoom/rivet 0.4.0 (JS), its AwsLambdaReceiver (meetings) given
+# each body below with x-zm-request-timestamp SDK_TIMESTAMP; its answers are recorded
+# here: 200 for a verified event, 400 otherwise, and for the URL validation the
+# encryptedToken it computed. Rivet applies no time window, so ours runs at that time.
+SDK_TIMESTAMP = "1765000000"
+SDK_STARTED = (
+    b'{"event":"meeting.started","event_ts":1765000000123,"payload":{"account_id":'
+    b'"AAAAAABBBB_CCCCdddEE","object":{"id":"85263974512","uuid":'
+    b'"Xq8Fs2bCTmCqEuH8W2JwOg==","host_id":"z8yBXlP1TmagS1yGj3eDrw","topic":'
+    b'"Weekly planning","type":2,"start_time":"2025-12-06T05:46:40Z","timezone":'
+    b'"Europe/Paris"}}}'
+)
+SDK_STARTED_SIGNATURE = (
+    "v0=6e2d67df1f42b6ad7af5c8abcbf4f0711a38e546c19ab3bfc0e3ccb9bf81e773"
+)
+SDK_VALIDATION = (
+    b'{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1765000000456,'
+    b'"event":"endpoint.url_validation"}'
+)
+SDK_VALIDATION_SIGNATURE = (
+    "v0=87232f5242cede5f2318716eaa0a309901e8fba0358a8e051222d8a2eba2237b"
+)
+SDK_ENCRYPTED_TOKEN = "1bedcd1d0da575fe0d0e278bdb2e3859a1d70a64e7552c71467f179909c1a505"
+
+
+def sdk_delivery(body: bytes, signature: str, timestamp: str = SDK_TIMESTAMP):
+    return zoom_delivery(
+        body, {"x-zm-signature": signature, "x-zm-request-timestamp": timestamp}
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "delivery", "sdk_status"),
+    [
+        ("verified", sdk_delivery(SDK_STARTED, SDK_STARTED_SIGNATURE), 200),
+        (
+            "signed with another secret",
+            sdk_delivery(
+                SDK_STARTED, zoom_signature(OTHER_SECRET, 1765000000, SDK_STARTED)
+            ),
+            400,
+        ),
+        (
+            "body changed",
+            sdk_delivery(
+                SDK_STARTED.replace(b"Weekly", b"weekly"), SDK_STARTED_SIGNATURE
+            ),
+            400,
+        ),
+        (
+            "another timestamp",
+            sdk_delivery(SDK_STARTED, SDK_STARTED_SIGNATURE, "1765000001"),
+            400,
+        ),
+    ],
+)
+def test_verdict_is_the_sdks(case, delivery, sdk_status) -> None:
+    try:
+        ZoomProvider().verify(
+            delivery,
+            [SECRET],
+            tolerance=300,
+            now=float(delivery.header("x-zm-request-timestamp")),
+        )
+    except InvalidSignature:
+        status = 400
+    else:
+        status = 200
+    assert status == sdk_status, case
+
+
+def test_url_validation_answer_is_the_sdks() -> None:
+    provider = ZoomProvider()
+    delivery = sdk_delivery(SDK_VALIDATION, SDK_VALIDATION_SIGNATURE)
+    provider.verify(delivery, [SECRET], tolerance=300, now=float(SDK_TIMESTAMP))
+    answer = provider.handshake(delivery, provider.parse(delivery), [SECRET])
+    assert answer is not None and answer.status == 200
+    assert json.loads(answer.body) == {
+        "plainToken": "qgg8vlvZRS6UYooatFL8Aw",
+        "encryptedToken": SDK_ENCRYPTED_TOKEN,
+    }
