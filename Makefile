@@ -44,10 +44,10 @@ lint: $(BIN)/.installed-test
 # The browser and make-run tests run once, in their own lane (test-browser); the others
 # run per database and Django line.
 test-sqlite: $(BIN)/.installed-test
-	$(BIN)/python -m pytest -m "not browser and not demo"
+	$(BIN)/python -m pytest -m "not browser and not demo and not install"
 
 test-postgres: $(BIN)/.installed-test
-	$(BIN)/python -m pytest -m "not browser and not demo" --ds=tests.settings_postgres
+	$(BIN)/python -m pytest -m "not browser and not demo and not install" --ds=tests.settings_postgres
 
 # Debian's Chromium, never a browser downloaded by a test tool.
 chromium:
@@ -55,7 +55,7 @@ chromium:
 	@test -x /usr/bin/chromium || { echo "Chromium is required for the browser test: apt-get install chromium"; exit 1; }
 
 test-browser: $(BIN)/.installed-test chromium
-	$(BIN)/python -m pytest -m "browser or demo" -p no:randomly
+	$(BIN)/python -m pytest -m "browser or demo or install" -p no:randomly
 
 $(VENV6)/.installed: requirements.txt pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found: install it (pyenv install 3.12) or pass PYTHON312=/path/to/python3.12"; exit 1; }
@@ -67,8 +67,8 @@ $(VENV6)/.installed: requirements.txt pyproject.toml
 
 test-django6: $(VENV6)/.installed
 	$(VENV6)/bin/python -c 'import django; print("Django", django.get_version()); assert django.VERSION >= (6,)'
-	$(VENV6)/bin/python -m pytest -m "not browser and not demo"
-	$(VENV6)/bin/python -m pytest -m "not browser and not demo" --ds=tests.settings_postgres
+	$(VENV6)/bin/python -m pytest -m "not browser and not demo and not install"
+	$(VENV6)/bin/python -m pytest -m "not browser and not demo and not install" --ds=tests.settings_postgres
 
 test: lint test-sqlite test-postgres test-browser test-django6
 
