@@ -80,6 +80,26 @@ def test_demo_setup_generates_a_different_password_for_each_new_user() -> None:
 
 
 @pytest.mark.django_db
+def test_demo_credentials_prints_a_new_password_that_logs_in() -> None:
+    first = printed_password(demo_setup())
+    output = StringIO()
+    call_command("demo", "--credentials", "--port", "8001", stdout=output)
+    password = printed_password(output.getvalue())
+    user = get_user_model().objects.get(username="demo")
+    assert password != first
+    assert user.check_password(password)
+    assert "http://127.0.0.1:8001/admin/webhooks/live/" in output.getvalue()
+
+
+@pytest.mark.django_db
+def test_demo_credentials_before_any_run_creates_the_user() -> None:
+    output = StringIO()
+    call_command("demo", "--credentials", stdout=output)
+    user = get_user_model().objects.get(username="demo")
+    assert user.is_staff and user.check_password(printed_password(output.getvalue()))
+
+
+@pytest.mark.django_db
 def test_demo_setup_leaves_an_existing_demo_endpoint_alone() -> None:
     make_endpoint("demo-github", "github", "mine")
     demo_setup()
@@ -234,6 +254,11 @@ def test_make_run_serves_the_demo_and_ctrl_c_leaves_no_process(tmp_path) -> None
     assert came_up, output
     assert f"Dashboard: http://127.0.0.1:{port}/admin/webhooks/live/" in output
     assert "Password (shown once): " in output
+    # A quiet terminal: no access log, no traceback, the port the commands need.
+    assert "Traceback" not in output
+    assert "HTTP POST" not in output and "HTTP GET" not in output
+    assert f"--url http://127.0.0.1:{port}" in output
+    assert "[demo sender] demo-" in output
     deadline = time.monotonic() + 20
     while processes_in(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.25)
