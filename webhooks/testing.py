@@ -235,9 +235,8 @@ def run_handlers(*, retries: bool = False) -> list[Event]:
         claimed = queue.claim_events(BATCH, WORKER)
         if not claimed:
             break
-        for event in claimed:
-            queue.run_claimed(event)
-            ran[event.pk] = event
+        queue.run_batch(claimed)
+        ran.update((event.pk, event) for event in claimed)
     events = Event.objects.filter(pk__in=list(ran)).order_by("pk")
     return list(events)
 
