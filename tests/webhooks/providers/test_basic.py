@@ -1,3 +1,5 @@
+"""HTTP Basic (oracle: none; RFC 7617)."""
+
 from __future__ import annotations
 
 import base64

@@ -1,3 +1,7 @@
+"""Bitbucket Cloud (oracle: none published; our reading of the docs): Bitbucket
+publishes no vector and ships no SDK.
+"""
+
 from __future__ import annotations
 
 import hashlib

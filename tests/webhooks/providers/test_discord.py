@@ -1,3 +1,7 @@
+"""Discord. Discord publishes no vector; its verifier checks what these tests
+sign (oracle: discord-interactions 0.4.0, verify_key).
+"""
+
 from __future__ import annotations
 
 import json
@@ -59,6 +63,7 @@ class TestDiscord(SignedBodyContract):
     # -- the official verifier ---------------------------------------------------------
 
     def test_discord_interactions_verifies_what_the_tests_sign(self) -> None:
+        # oracle: discord-interactions 0.4.0 (verify_key)
         body = self.sample()
         headers = self.sign(body, self.secret)
         assert verify_key(
@@ -77,6 +82,7 @@ class TestDiscord(SignedBodyContract):
     def test_provider_sign_with_a_signing_key_verifies_with_discord_interactions(
         self,
     ) -> None:
+        # oracle: discord-interactions 0.4.0 (verify_key)
         secret = DiscordProvider.generate_secret()
         body = self.sample()
         signed = DiscordProvider().sign(
@@ -222,6 +228,7 @@ class TestDiscord(SignedBodyContract):
 def test_webhooks_send_delivers_a_sample_discord_interactions_verifies(
     live_server, event_type, status
 ) -> None:
+    # oracle: discord-interactions 0.4.0 (verify_key)
     secret = DiscordProvider.generate_secret()
     make_endpoint("send-discord", "discord", secret)
     event = send_and_check(live_server.url, "send-discord", event_type)

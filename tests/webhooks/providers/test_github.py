@@ -1,3 +1,7 @@
+"""GitHub. The contract signs by the rule of GitHub's docs (oracle: none beyond
+the published example, which the vector tests check).
+"""
+
 from __future__ import annotations
 
 import hashlib
@@ -49,11 +53,13 @@ class TestGitHub(SignedBodyContract):
         return {k: v for k, v in headers.items() if k != "X-Hub-Signature-256"}
 
     def test_helper_reproduces_the_official_vector(self) -> None:
+        # oracle: published example in GitHub's docs (Validating webhook deliveries)
         assert sign_github(VECTOR_BODY, VECTOR_SECRET) == VECTOR_SIGNATURE
 
     def test_official_vector_is_accepted(
         self, provider_client: Client, endpoint
     ) -> None:
+        # oracle: published example in GitHub's docs (Validating webhook deliveries)
         response = provider_client.post(
             "/webhooks/contract/",
             VECTOR_BODY,

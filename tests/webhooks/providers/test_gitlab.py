@@ -1,3 +1,8 @@
+"""GitLab. GitLab publishes no vector and ships no Python verifier (oracle: none published; our reading of the docs);
+its signing tokens are signed with the Standard Webhooks library (oracle:
+standardwebhooks SDK 1.1.0).
+"""
+
 from __future__ import annotations
 
 import base64

@@ -1,3 +1,5 @@
+"""The generic HMAC provider: our own scheme (oracle: none; Python's hmac)."""
+
 from __future__ import annotations
 
 import base64

@@ -1,3 +1,7 @@
+"""Intercom (oracle: none published; our reading of the docs): Intercom
+publishes no vector and its Python SDK has no verifier.
+"""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,3 +1,5 @@
+"""Unsigned deliveries (oracle: none; nothing is signed)."""
+
 from __future__ import annotations
 
 import hashlib

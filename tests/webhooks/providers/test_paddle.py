@@ -1,3 +1,7 @@
+"""Paddle Billing. Paddle publishes no vector; its SDK checks what these tests
+sign (oracle: paddle-python-sdk 1.16.1, Notifications.Verifier).
+"""
+
 from __future__ import annotations
 
 import hashlib
@@ -60,12 +64,14 @@ class TestPaddle(TimestampedContract):
     # -- the SDK -----------------------------------------------------------------------
 
     def test_the_sdk_accepts_the_signatures_these_tests_make(self) -> None:
+        # oracle: paddle-python-sdk 1.16.1 (Notifications.Verifier)
         body = self.sample()
         header = paddle_header(body, SECRET, int(time.time()))
         assert sdk_accepts(body, header, SECRET)
         assert not sdk_accepts(body, header, OTHER_SECRET)
 
     def test_the_sdk_accepts_what_sign_makes(self) -> None:
+        # oracle: paddle-python-sdk 1.16.1 (Notifications.Verifier)
         body = self.sample()
         signed = PaddleProvider().sign(
             body,
@@ -103,6 +109,7 @@ class TestPaddle(TimestampedContract):
     def test_one_matching_h1_among_several_is_accepted(
         self, provider_client: Client, endpoint: Endpoint
     ) -> None:
+        # oracle: paddle-python-sdk 1.16.1 (Notifications.Verifier)
         body = self.sample()
         now = int(time.time())
         old = paddle_header(body, OTHER_SECRET, now).partition(";")[2]
@@ -149,6 +156,7 @@ class TestPaddle(TimestampedContract):
 def test_webhooks_send_posts_every_sample_as_the_paddle_sdk_verifies(
     live_server,
 ) -> None:
+    # oracle: paddle-python-sdk 1.16.1 (Notifications.Verifier)
     for event in send_every_sample(live_server.url, "paddle", SECRET):
         body = bytes(event.body)
         assert sdk_accepts(body, event.headers["paddle-signature"], SECRET)

@@ -1,3 +1,5 @@
+"""Postmark signs nothing; HTTP Basic credentials (oracle: none; RFC 7617)."""
+
 from __future__ import annotations
 
 import base64

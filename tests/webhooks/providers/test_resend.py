@@ -1,3 +1,5 @@
+"""Resend: Standard Webhooks under svix-* names (oracle: resend SDK 2.52.0)."""
+
 from __future__ import annotations
 
 import json
@@ -35,12 +37,14 @@ class TestResend(SvixFamilyContract):
     def test_resend_sdk_accepts_what_these_tests_send(
         self, provider_client: Client, endpoint: Endpoint
     ) -> None:
+        # oracle: resend SDK 2.52.0 (Webhooks.verify)
         body, headers = self.signed(SECRET)
         verified = resend_verifies(body, headers, SECRET)
         assert verified == json.loads(body)
         assert self.deliver(provider_client, body, headers).status_code == 200
 
     def test_resend_sdk_refuses_the_other_secret(self) -> None:
+        # oracle: resend SDK 2.52.0 (Webhooks.verify)
         body, headers = self.signed(SECRET)
         with pytest.raises(ValueError):
             resend_verifies(body, headers, self.other_secret)
@@ -56,6 +60,7 @@ def test_resend_is_standard_webhooks_under_its_own_name() -> None:
 def test_webhooks_send_posts_every_sample_as_the_resend_sdk_verifies(
     live_server,
 ) -> None:
+    # oracle: resend SDK 2.52.0 (Webhooks.verify)
     for event in send_every_sample(live_server.url, "resend", SECRET):
         resend_verifies(bytes(event.body), event.headers, SECRET)
         assert event.delivery_id == event.headers["svix-id"]

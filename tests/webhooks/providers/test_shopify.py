@@ -6,15 +6,22 @@ import hmac
 import json
 import uuid
 
+import pytest
 from django.test import Client
 
 from tests.webhooks.payloads.loader import payload
 from tests.webhooks.providers.contract import SignedBodyContract
+from webhooks.delivery import Delivery
+from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.shopify import ShopifyProvider
 
 SECRET = "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"
 OTHER_SECRET = "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"
 SAMPLE_ORDER_ID = b"820982911946154508"
+
+# The contract's signatures are made as @shopify/shopify-api checks them (oracle:
+# none published; our reading of the SDK); the SDK's own verdicts are at the end.
 
 
 def shopify_mac(body: bytes, secret: str) -> bytes:
@@ -138,3 +145,81 @@ class TestShopify(SignedBodyContract):
         self.assert_rejected(
             self.deliver(provider_client, body, headers), "signature_mismatch"
         )
+
+
+# oracle: Shopify SDK @shopify/shopify-api 15.0.0 (JS), shopify.webhooks.validate
+# (web-api adapter) given each delivery below; its verdicts are recorded here, and
+# SDK_SIGNATURE is a vector it accepted.
+SDK_SECRET = "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"
+SDK_BODY = (
+    b'{"id":820982911946154508,"admin_graphql_api_id":"gid://shopify/Order/'
+    b'820982911946154508","email":"jon@example.com","created_at":'
+    b'"2025-12-06T06:46:40+01:00","currency":"EUR","total_price":"199.65","name":'
+    b'"#9999","note":"Caf\\u00e9 \\u2013 livraison","line_items":[{"id":'
+    b'866550311766439020,"title":"Aviator sunglasses","quantity":1,"price":"89.99"}]}'
+)
+SDK_SIGNATURE = "BXCmGSxIkOKZsrp1Orr/9Lq5aHgZOlPjEh88HLYzVK4="
+CLASSIC = "X-Shopify-Hmac-Sha256"
+EVENTS = "shopify-hmac-sha256"
+
+SDK_CASES = [
+    ("verified", SDK_BODY, SDK_SIGNATURE, CLASSIC, True),
+    ("verified, events headers", SDK_BODY, SDK_SIGNATURE, EVENTS, True),
+    (
+        "other secret",
+        SDK_BODY,
+        sign_shopify(SDK_BODY, "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"),
+        CLASSIC,
+        False,
+    ),
+    (
+        "body changed",
+        SDK_BODY.replace(b"Aviator", b"aviator"),
+        SDK_SIGNATURE,
+        CLASSIC,
+        False,
+    ),
+    (
+        "hex instead of base64",
+        SDK_BODY,
+        shopify_mac(SDK_BODY, SDK_SECRET).hex(),
+        CLASSIC,
+        False,
+    ),
+    (
+        "non-ASCII re-encoded as UTF-8",
+        json.dumps(
+            json.loads(SDK_BODY), separators=(",", ":"), ensure_ascii=False
+        ).encode(),
+        SDK_SIGNATURE,
+        CLASSIC,
+        False,
+    ),
+]
+
+
+def test_sdk_vector_is_the_base64_hmac_of_the_body() -> None:
+    assert sign_shopify(SDK_BODY, SDK_SECRET) == SDK_SIGNATURE
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "signature", "header", "sdk_valid"),
+    SDK_CASES,
+    ids=[case[0] for case in SDK_CASES],
+)
+def test_verdict_is_the_sdks(case, body, signature, header, sdk_valid) -> None:
+    delivery = Delivery(
+        method="POST",
+        headers={"content-type": "application/json", header.lower(): signature},
+        body=body,
+        source_ip="34.74.90.65",
+        url="https://hooks.example.com/webhooks/shopify/",
+        received_at=0.0,
+    )
+    try:
+        ShopifyProvider().verify(delivery, [SDK_SECRET], tolerance=None, now=0.0)
+    except InvalidSignature:
+        valid = False
+    else:
+        valid = True
+    assert valid is sdk_valid, case

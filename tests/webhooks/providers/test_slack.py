@@ -1,3 +1,7 @@
+"""Slack. The contract signs with slack_sdk (oracle: slack_sdk 3.47.0,
+SignatureVerifier); the published example is checked too.
+"""
+
 from __future__ import annotations
 
 import hashlib
@@ -101,6 +105,7 @@ class TestSlack(TimestampedContract):
     # -- official vector -------------------------------------------------------------
 
     def test_sdk_reproduces_the_official_vector(self) -> None:
+        # oracle: slack_sdk 3.47.0 and the published example in Slack's docs (Verifying requests from Slack)
         verifier = SignatureVerifier(VECTOR_SECRET, clock=FixedClock(VECTOR_TIMESTAMP))
         signature = verifier.generate_signature(
             timestamp=str(VECTOR_TIMESTAMP), body=VECTOR_BODY
@@ -113,11 +118,13 @@ class TestSlack(TimestampedContract):
         assert verifier.is_valid(VECTOR_BODY, str(VECTOR_TIMESTAMP), VECTOR_SIGNATURE)
 
     def test_official_vector_verifies_at_its_own_time(self) -> None:
+        # oracle: published example in Slack's docs (Verifying requests from Slack)
         SlackProvider().verify(
             vector_delivery(), [VECTOR_SECRET], tolerance=300, now=VECTOR_TIMESTAMP + 10
         )
 
     def test_official_vector_with_one_changed_byte_is_a_mismatch(self) -> None:
+        # oracle: published example in Slack's docs (Verifying requests from Slack)
         body = VECTOR_BODY.replace(b"roadrunner", b"roadRunner")
         with pytest.raises(InvalidSignature) as error:
             SlackProvider().verify(
@@ -129,6 +136,7 @@ class TestSlack(TimestampedContract):
         assert error.value.reason == "signature_mismatch"
 
     def test_official_vector_is_stale_today(self) -> None:
+        # oracle: published example in Slack's docs (Verifying requests from Slack)
         with pytest.raises(InvalidSignature) as error:
             SlackProvider().verify(
                 vector_delivery(), [VECTOR_SECRET], tolerance=300, now=time.time()

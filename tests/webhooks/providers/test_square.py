@@ -1,3 +1,7 @@
+"""Square. The published examples of Square's SDK tests and the SDK itself
+(oracle: squareup 46.0.0.20260916, webhooks_helper.verify_signature).
+"""
+
 from __future__ import annotations
 
 import base64
@@ -80,6 +84,7 @@ class TestSquare(SignedBodyContract):
     # -- official vectors and the SDK --------------------------------------------------
 
     def test_official_vectors_verify_with_the_sdk_and_here(self) -> None:
+        # oracle: squareup 46.0.0.20260916 and the published examples in square-python-sdk's tests
         for key, url, body, signature in (
             (VECTOR_KEY, VECTOR_URL, VECTOR_BODY, VECTOR_SIGNATURE),
             (ESCAPED_KEY, ESCAPED_URL, ESCAPED_BODY, ESCAPED_SIGNATURE),
@@ -94,11 +99,13 @@ class TestSquare(SignedBodyContract):
             verify_at(url, body, signature, key)
 
     def test_official_vector_at_another_url_is_a_mismatch(self) -> None:
+        # oracle: published example in square-python-sdk's tests
         with pytest.raises(InvalidSignature) as error:
             verify_at(VECTOR_URL + "/", VECTOR_BODY, VECTOR_SIGNATURE, VECTOR_KEY)
         assert error.value.reason == "signature_mismatch"
 
     def test_the_sdk_accepts_what_sign_makes(self) -> None:
+        # oracle: squareup 46.0.0.20260916 (webhooks_helper.verify_signature)
         body = self.sample()
         url = "https://hooks.example.com/webhooks/square/"
         signed = SquareProvider().sign(
@@ -131,6 +138,7 @@ class TestSquare(SignedBodyContract):
     def test_behind_a_trusted_proxy_the_forwarded_public_url_is_signed(
         self, provider_client: Client, endpoint: Endpoint
     ) -> None:
+        # oracle: squareup 46.0.0.20260916 (webhooks_helper.verify_signature)
         # Square called https://hooks.example.com/...; the proxy in front of this
         # server forwarded it over plain HTTP to another host name.
         body = self.sample()
@@ -196,6 +204,7 @@ class TestSquare(SignedBodyContract):
 def test_webhooks_send_posts_every_sample_as_the_square_sdk_verifies(
     live_server,
 ) -> None:
+    # oracle: squareup 46.0.0.20260916 (webhooks_helper.verify_signature)
     for event in send_every_sample(live_server.url, "square", SECRET):
         assert verify_signature(
             request_body=bytes(event.body).decode(),

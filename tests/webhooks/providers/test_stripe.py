@@ -1,3 +1,8 @@
+"""Stripe. The contract signs with Stripe's own SDK where it can (oracle: stripe
+SDK 16.1.0, WebhookSignature.generate_signature_header and verify_header); Stripe
+publishes no vector.
+"""
+
 from __future__ import annotations
 
 import hashlib
@@ -63,6 +68,7 @@ class TestStripe(TimestampedContract):
     # -- provider-specific -----------------------------------------------------------
 
     def test_raw_bytes_helper_is_accepted_by_the_stripe_sdk(self) -> None:
+        # oracle: stripe SDK 16.1.0 (WebhookSignature.verify_header)
         body = self.sample()
         header = raw_header(body, SECRET, int(time.time()))
         assert (
@@ -71,6 +77,7 @@ class TestStripe(TimestampedContract):
         )
 
     def test_sdk_header_matches_the_raw_bytes_helper(self) -> None:
+        # oracle: stripe SDK 16.1.0 (WebhookSignature.generate_signature_header)
         body = self.sample()
         timestamp = 1718000000
         sdk = stripe.WebhookSignature.generate_signature_header(
@@ -110,6 +117,7 @@ class TestStripe(TimestampedContract):
     def test_several_v1_entries_with_one_matching_are_accepted(
         self, provider_client: Client, endpoint: Endpoint
     ) -> None:
+        # oracle: stripe SDK 16.1.0 (WebhookSignature.verify_header)
         body = self.sample()
         timestamp = int(time.time())
         stale = raw_signature(body, OTHER_SECRET, timestamp)

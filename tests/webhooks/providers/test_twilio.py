@@ -1,3 +1,7 @@
+"""Twilio. The contract signs with Twilio's SDK (oracle: twilio SDK 9.13.0,
+RequestValidator); the published examples of its tests are checked too.
+"""
+
 from __future__ import annotations
 
 import base64
@@ -123,6 +127,7 @@ class TestTwilio(SignedBodyContract):
     # -- official vectors ------------------------------------------------------------
 
     def test_official_form_vector_through_signed_string(self) -> None:
+        # oracle: published example in twilio-python's tests and twilio SDK 9.13.0
         body = urlencode(VECTOR_PARAMS).encode()
         bare = url_variants(VECTOR_URL)[0]
         assert bare == VECTOR_URL
@@ -134,6 +139,7 @@ class TestTwilio(SignedBodyContract):
         )
 
     def test_official_form_vector_verifies(self) -> None:
+        # oracle: published example in twilio-python's tests (test_request_validator.py)
         body = urlencode(VECTOR_PARAMS).encode()
         TwilioProvider().verify(
             delivery(VECTOR_URL, body, FORM, {"X-Twilio-Signature": VECTOR_SIGNATURE}),
@@ -143,6 +149,7 @@ class TestTwilio(SignedBodyContract):
         )
 
     def test_official_duplicate_params_vector_verifies(self) -> None:
+        # oracle: published example in twilio-python's tests (test_request_validator.py)
         body = urlencode(VECTOR_DUPLICATE_PARAMS).encode()
         message = signed_string(VECTOR_URL, delivery(VECTOR_URL, body, FORM, {}))
         assert (
@@ -163,6 +170,7 @@ class TestTwilio(SignedBodyContract):
         )
 
     def test_official_json_vector_verifies(self) -> None:
+        # oracle: published example in twilio-python's tests (test_request_validator.py)
         assert hashlib.sha256(VECTOR_JSON_BODY).hexdigest() == VECTOR_BODY_HASH
         url = f"{VECTOR_URL}&bodySHA256={VECTOR_BODY_HASH}"
         json_delivery = delivery(
@@ -178,6 +186,7 @@ class TestTwilio(SignedBodyContract):
         )
 
     def test_official_json_vector_with_another_body_is_a_mismatch(self) -> None:
+        # oracle: published example in twilio-python's tests (test_request_validator.py)
         url = f"{VECTOR_URL}&bodySHA256={VECTOR_BODY_HASH}"
         body = b'{"property": "value", "boolean": false}'
         with pytest.raises(InvalidSignature) as error:
@@ -406,6 +415,7 @@ class TestTwilio(SignedBodyContract):
     def test_sha256_variant_named_in_the_settings_header_is_accepted(
         self, provider_client: Client, endpoint: Endpoint
     ) -> None:
+        # oracle: twilio SDK 9.13.0 (RequestValidator, get_signature_algorithm)
         body = self.sample()
         settings_header = "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256"
         algorithm = get_signature_algorithm(settings_header)
@@ -460,6 +470,7 @@ class TestTwilio(SignedBodyContract):
     def test_settings_header_naming_sha1_or_no_algorithm_means_sha1_as_in_the_sdk(
         self, provider_client: Client, endpoint: Endpoint, settings_header: str
     ) -> None:
+        # oracle: twilio SDK 9.13.0 (get_signature_algorithm)
         body = self.sample()
         algorithm = get_signature_algorithm(settings_header)
         assert algorithm == "HMAC_SHA1"

@@ -1,3 +1,8 @@
+"""Twitch EventSub. Twitch publishes no vector and ships no Python SDK; the
+contract signs by the docs' rule (oracle: none published; our reading of the docs),
+and a third-party library's published example is checked too.
+"""
+
 from __future__ import annotations
 
 import hashlib
@@ -127,6 +132,7 @@ class TestTwitch(TimestampedContract):
         )
 
     def test_documented_algorithm_reproduces_the_vector(self) -> None:
+        # oracle: published example in a third-party library's tests (twitch-rs/twitch_api)
         body = payload("twitch", "channel.follow.vector.json")
         assert len(body) == 458  # the vector's Content-Length
         assert (
@@ -135,6 +141,7 @@ class TestTwitch(TimestampedContract):
         )
 
     def test_vector_verifies_at_its_own_time_and_is_stale_today(self) -> None:
+        # oracle: published example in a third-party library's tests (twitch-rs/twitch_api)
         body = payload("twitch", "channel.follow.vector.json")
         sent = parse_timestamp(VECTOR_TIMESTAMP)
         provider = TwitchProvider()
