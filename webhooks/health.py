@@ -14,7 +14,7 @@ from django.db import DatabaseError, connection
 from django.db.models import Min
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
 
 from webhooks.models import Event
 
@@ -69,8 +69,14 @@ async def check() -> dict[str, Any]:
     }
 
 
+# Any other method gets JSON, as everything under the webhooks URLs does; csrf-exempt
+# so that a POST is answered 405 rather than refused by the CSRF check in HTML.
+@csrf_exempt
 @login_not_required
-@require_GET
 async def health(request: HttpRequest) -> JsonResponse:
+    if request.method != "GET":
+        response = JsonResponse({"error": "method_not_allowed"}, status=405)
+        response["Allow"] = "GET"
+        return response
     report = await check()
     return JsonResponse(report, status=200 if report["database"] == "ok" else 503)

@@ -15,7 +15,8 @@ urlpatterns = [
     # redirect would lose the POST body.
     path("<slug:slug>/", views.receive, name="receive"),
     re_path(r"^(?P<slug>[-a-zA-Z0-9_]+)$", views.receive, name="receive_without_slash"),
-    # Any other single segment cannot be a slug (ASCII letters, digits, - and _), so
-    # it gets the unknown-endpoint answer a provider can read, not an HTML page.
-    re_path(r"^[^/]*/?$", views.not_an_endpoint),
+    # Anything else is not an endpoint: a JSON answer a provider can read, never
+    # an HTML page, nor an APPEND_SLASH redirect (which cannot keep a POST and
+    # under DEBUG is a 500).
+    re_path(r"^", views.not_an_endpoint),
 ]

@@ -8,8 +8,10 @@ its declared length before reading any of it, and takes a POST to an endpoint
 URL straight to :func:`~webhooks.ingest.loop.ingest_async`, which verifies it
 in the event loop and stores it by group commit, with no thread hand-off at all
 in the common case. Other requests under the prefix (health, handshakes by
-GET) go through Django's URL routing and views, without middleware. Everything
-else goes to the site's own application unchanged::
+GET) go through Django's URL routing and views, without middleware, and a
+path there that routes nowhere (such as the prefix without its slash) gets the
+JSON 404 of an unknown endpoint, in DEBUG too. Everything else goes to the
+site's own application unchanged::
 
     application = ProtocolTypeRouter({
         "http": deliveries_first(get_asgi_application(), prefix="/webhooks/"),
@@ -55,8 +57,13 @@ class DeliveryHandler(ASGIHandler):
         if declared_length(scope) > conf.MAX_BODY_BYTES:
             await send_answer(send, answers.body_too_large())
             return
+        request = self.request_class(scope, io.BytesIO())
+        if not routed(request.path_info):
+            # JSON, like every other answer here: no HTML page, no APPEND_SLASH
+            # redirect (which cannot keep a POST, and under DEBUG is a 500).
+            await send_answer(send, answers.unknown_endpoint())
+            return
         if scope.get("method") == "POST":
-            request = self.request_class(scope, io.BytesIO())
             slug = delivery_slug(request.path_info)
             if slug is not None:
                 await self.receive_delivery(request, slug, receive, send)
@@ -97,10 +104,21 @@ def delivery_slug(path_info: str) -> str | None:
     return str(match.kwargs["slug"])
 
 
+@functools.lru_cache(maxsize=1024)
+def routed(path_info: str) -> bool:
+    """Whether the URLconf has a view for ``path_info``."""
+    try:
+        resolve(path_info)
+    except Resolver404:
+        return False
+    return True
+
+
 @receiver(setting_changed, dispatch_uid="webhooks.ingest.asgi.urlconf_changed")
 def _urlconf_changed(*, setting: str, **kwargs: Any) -> None:
     if setting == "ROOT_URLCONF":
         delivery_slug.cache_clear()
+        routed.cache_clear()
 
 
 async def read_body(receive: Any, limit: int) -> bytes | None:
@@ -149,9 +167,22 @@ async def send_answer(send: Any, answer: Answer) -> None:
 def deliveries_first(application: Any, *, prefix: str = "/webhooks/") -> Any:
     """Route HTTP requests under ``prefix`` to a :class:`DeliveryHandler`, the rest to ``application``."""
     deliveries = DeliveryHandler()
+    bare = prefix.rstrip("/")
+
+    def ours(scope: Scope) -> bool:
+        if scope["type"] != "http":
+            return False
+        path = scope["path"]
+        if path.startswith(prefix):
+            return True
+        if path != bare:
+            return False
+        # The prefix without its slash, unless the site has a view there.
+        request = deliveries.request_class(scope, io.BytesIO())
+        return not routed(request.path_info)
 
     async def router(scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(prefix):
+        if ours(scope):
             await deliveries(scope, receive, send)
         else:
             await application(scope, receive, send)
