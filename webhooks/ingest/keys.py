@@ -30,7 +30,8 @@ from webhooks.providers.base import KeyUnavailable
 
 logger = logging.getLogger("webhooks")
 
-#: Seconds for the whole fetch: connecting, and every byte of the answer.
+#: Seconds any one step may wait (connecting, each read), and by which the whole
+#: answer must have arrived, counted from the start.
 FETCH_TIMEOUT = 5.0
 #: A certificate chain is a few KiB; anything larger is not one.
 MAX_BYTES = 64 * 1024
