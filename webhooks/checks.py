@@ -58,6 +58,25 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
     return messages
 
 
+@register()
+def check_urls(**kwargs: Any) -> list[CheckMessage]:
+    """Deliveries need webhooks.urls: without it every endpoint URL is the site's 404."""
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("webhooks:receive", kwargs={"slug": "check"})
+    except NoReverseMatch:
+        return [
+            Error(
+                "webhooks.urls is not included, so no endpoint URL exists and every "
+                "delivery answers the site's 404.",
+                hint='Add path("webhooks/", include("webhooks.urls")) to your ROOT_URLCONF.',
+                id="webhooks.E007",
+            )
+        ]
+    return []
+
+
 # Endpoints live in the database, so these run with the database checks
 # (migrate, and "check --database default").
 @register(Tags.database)

@@ -5,7 +5,7 @@ from django.core.checks import run_checks
 from django.test import override_settings
 
 from tests.factories import make_endpoint
-from webhooks.checks import check_endpoints, check_settings
+from webhooks.checks import check_endpoints, check_settings, check_urls
 
 
 def ids(messages) -> list[str]:
@@ -135,3 +135,14 @@ def test_endpoints_that_do_not_sign_the_url_need_no_public_url() -> None:
     make_endpoint("gh", "github")
     make_endpoint("sq", "square", options={"notification_url": "https://x.test/h/"})
     assert check_endpoints(databases=["default"]) == []
+
+
+def test_included_webhooks_urls_pass() -> None:
+    assert check_urls() == []
+
+
+@override_settings(ROOT_URLCONF="tests.urls_without_webhooks")
+def test_missing_webhooks_urls_is_e007() -> None:
+    messages = check_urls()
+    assert ids(messages) == ["webhooks.E007"]
+    assert 'include("webhooks.urls")' in messages[0].hint
