@@ -143,6 +143,7 @@ def test_webhooks_send_posts_every_sample_signed_as_linear_signs(
 # oracle: Linear SDK @linear/sdk 98.0.0 (JS), LinearWebhookClient.verify, run with
 # its clock set to SDK_NOW_MS on each body below; its verdicts are recorded here
 # (true: it verified). The "now" body and signature are a vector it accepted.
+# sdk_verdicts/linear.mjs runs the SDK on these cases again.
 SDK_NOW_MS = 1765000000000
 SDK_VECTOR_SIGNATURE = (
     "46d323f9c3ddc0b50e758bdd434c31bbb1b32a2ccafc1b7fa2acc47f5b007446"

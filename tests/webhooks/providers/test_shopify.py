@@ -149,7 +149,8 @@ class TestShopify(SignedBodyContract):
 
 # oracle: Shopify SDK @shopify/shopify-api 15.0.0 (JS), shopify.webhooks.validate
 # (web-api adapter) given each delivery below; its verdicts are recorded here, and
-# SDK_SIGNATURE is a vector it accepted.
+# SDK_SIGNATURE is a vector it accepted. sdk_verdicts/shopify.mjs runs the SDK on
+# these cases again.
 SDK_SECRET = "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"
 SDK_BODY = (
     b'{"id":820982911946154508,"admin_graphql_api_id":"gid://shopify/Order/'

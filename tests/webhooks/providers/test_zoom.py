@@ -243,6 +243,7 @@ def test_webhooks_send_delivers_a_sample_signed_as_zoom_documents(
 # each body below with x-zm-request-timestamp SDK_TIMESTAMP; its answers are recorded
 # here: 200 for a verified event, 400 otherwise, and for the URL validation the
 # encryptedToken it computed. Rivet applies no time window, so ours runs at that time.
+# sdk_verdicts/zoom.mjs runs the SDK on these cases again.
 SDK_TIMESTAMP = "1765000000"
 SDK_STARTED = (
     b'{"event":"meeting.started","event_ts":1765000000123,"payload":{"account_id":'
