@@ -39,3 +39,12 @@ def test_send_prints_no_id_for_a_refused_delivery(live_server) -> None:
         call_command("webhooks_send", "gh", "--url", live_server.url, stdout=output)
     assert "403 forbidden (ip_not_allowed)" in output.getvalue()
     assert "(event" not in output.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_of_many_names_the_range_of_stored_events(live_server) -> None:
+    make_endpoint("gh", "github", "gh-secret")
+    output = send("gh", "--count", "3", "--url", live_server.url)
+    ids = sorted(Event.objects.values_list("pk", flat=True))
+    assert f"events {ids[0]}..{ids[-1]} (3 stored or seen)" in output
+    assert len(re.findall(r"\(event \d+\)", output)) == 3

@@ -173,6 +173,9 @@ class Command(BaseCommand):
         )
         for key, times in summary.failures().most_common():
             self.stdout.write(f"  {_outcome(*key)}: {times}", self.style.ERROR)
+        ids = sorted({r.event_id for r in summary.results if r.event_id is not None})
+        if ids:
+            self.stdout.write(f"events {ids[0]}..{ids[-1]} ({len(ids)} stored or seen)")
         self.stdout.write(
             "latency "
             + "  ".join(
