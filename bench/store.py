@@ -35,8 +35,9 @@ PRUNE_AGE_DAYS = 30
 
 ENDPOINTS = """
 INSERT INTO webhooks_endpoint (slug, provider, options, is_active, tolerance_seconds,
-    allowed_networks, rejected_count, created_at, updated_at)
-SELECT slug, provider, '{}', true, 300, '[]', 0, now(), now()
+    allowed_networks, rejected_count, event_types, paused, paused_reason,
+    consecutive_failures, alert_open, created_at, updated_at)
+SELECT slug, provider, '{}', true, 300, '[]', 0, '[]', false, '', 0, false, now(), now()
 FROM (VALUES ('stripe', 'stripe'), ('github', 'github'), ('shopify', 'shopify'))
     AS e (slug, provider)
 """
@@ -46,7 +47,7 @@ FROM (VALUES ('stripe', 'stripe'), ('github', 'github'), ('shopify', 'shopify'))
 EVENTS = """
 INSERT INTO webhooks_event (endpoint_id, provider, delivery_id, event_type, body, size,
     headers, source_ip, payload, received_at, status, attempts, last_error,
-    next_attempt_at, claimed_by, ordering_key, completed_handlers, processed_at)
+    next_attempt_at, claimed_by, ordering_key, completed_handlers, processed_at, trace_parent)
 SELECT e.id, e.provider, 'evt_' || md5(n::text), t.types[1 + n %% 5],
     convert_to('{"id": "evt_' || n || '", "object": "event", "data": {"amount": 1999}}', 'UTF8'),
     80, '{"content-type": "application/json"}', '203.0.113.7',
@@ -54,7 +55,8 @@ SELECT e.id, e.provider, 'evt_' || md5(n::text), t.types[1 + n %% 5],
     now() - make_interval(secs => (%(count)s - n) * %(spacing)s),
     s.status, 1, '', CASE WHEN s.status = 'retrying' THEN now() + interval '1 hour' END,
     '', '', '[]',
-    CASE WHEN s.status = 'succeeded' THEN now() - make_interval(secs => (%(count)s - n) * %(spacing)s) END
+    CASE WHEN s.status = 'succeeded' THEN now() - make_interval(secs => (%(count)s - n) * %(spacing)s) END,
+    ''
 FROM generate_series(1, %(count)s) AS n
 CROSS JOIN LATERAL (SELECT CASE
     WHEN n <= %(count)s / 2 THEN 'succeeded'

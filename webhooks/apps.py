@@ -11,6 +11,7 @@ class WebhooksConfig(AppConfig):
 
     def ready(self) -> None:
         from webhooks import signals
+        from webhooks.alerts import health, notify
         from webhooks.observability import metrics, receivers
         from webhooks.processing import handlers
 
@@ -18,5 +19,9 @@ class WebhooksConfig(AppConfig):
         signals.event_status_changed.connect(
             signals.announce_dead, dispatch_uid="webhooks.signals.announce_dead"
         )
+        signals.event_status_changed.connect(
+            health.outcome, dispatch_uid="webhooks.alerts.health.outcome"
+        )
+        notify.connect()
         if metrics.enabled():
             receivers.connect()

@@ -220,5 +220,35 @@ class Settings:
         """Rows deleted per transaction by a prune."""
         return cast(int, setting("WEBHOOKS_PRUNE_BATCH", 1000))
 
+    @property
+    def ALERT_NOTIFIER(self) -> str | None:
+        """ "mail_admins", "webhook", a dotted path to a callable taking a Notice, or None."""
+        return cast("str | None", setting("WEBHOOKS_ALERT_NOTIFIER", "mail_admins"))
+
+    @property
+    def ALERT_WEBHOOK_URL(self) -> str:
+        """Where the "webhook" notifier POSTs its JSON notices."""
+        return cast(str, setting("WEBHOOKS_ALERT_WEBHOOK_URL", ""))
+
+    @property
+    def ALERT_FAILURE_RATE(self) -> float:
+        """Share of failing handler runs (0 to 1) that makes an endpoint unhealthy."""
+        return cast(float, setting("WEBHOOKS_ALERT_FAILURE_RATE", 0.5))
+
+    @property
+    def ALERT_MIN_RUNS(self) -> int:
+        """Fewest runs in the window before an endpoint is judged at all."""
+        return cast(int, setting("WEBHOOKS_ALERT_MIN_RUNS", 10))
+
+    @property
+    def ALERT_WINDOW_SECONDS(self) -> float:
+        """How far back the failure rate looks."""
+        return cast(float, setting("WEBHOOKS_ALERT_WINDOW_SECONDS", 300.0))
+
+    @property
+    def ALERT_REPEAT_SECONDS(self) -> float:
+        """Shortest time between two notices of one kind for one endpoint."""
+        return cast(float, setting("WEBHOOKS_ALERT_REPEAT_SECONDS", 3600.0))
+
 
 conf = Settings()

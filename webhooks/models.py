@@ -55,6 +55,44 @@ class Endpoint(models.Model):
         help_text="Deliveries refused since the endpoint was created.",
     )
     last_rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    event_types = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "Event types to store, such as invoice.paid, or prefixes ending in *, "
+            "such as invoice.*; empty: all. Others are verified, answered "
+            '200 {"status": "ignored"} and not stored.'
+        ),
+    )
+    paused = models.BooleanField(
+        default=False,
+        help_text="Deliveries are still verified, stored and answered; handlers wait until resumed.",
+    )
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paused_reason = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Why the endpoint is paused (set by an operator or by the automatic pause).",
+    )
+    pause_after_failures = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Pause automatically after this many handler runs in a row fail; empty: never.",
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    unhealthy_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Set while the handlers' failure rate is over the alert threshold.",
+    )
+    alert_open = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="An unhealthy notice went out and its resolved notice has not yet.",
+    )
+    alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    dead_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,6 +132,20 @@ class Endpoint(models.Model):
                     return True
             except (TypeError, ValueError):
                 continue  # Reported by check webhooks.E004; never widens access.
+        return False
+
+    def accepts_type(self, event_type: str) -> bool:
+        """Whether the allowlist (``event_types``) lets an event of this type be stored."""
+        if not self.event_types:
+            return True
+        for allowed in self.event_types:
+            if not isinstance(allowed, str):
+                continue  # reported by the admin form; never widens the list
+            if allowed.endswith("*"):
+                if event_type.startswith(allowed[:-1]):
+                    return True
+            elif event_type == allowed:
+                return True
         return False
 
     def rotate_secret(
@@ -190,6 +242,11 @@ class Event(models.Model):
         help_text="Handlers that have succeeded for this event.",
     )
     processed_at = models.DateTimeField(null=True, blank=True)
+    trace_parent = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="W3C traceparent of the ingest span, so processing joins its trace.",
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -298,6 +355,38 @@ class Rejection(models.Model):
         cut = list(oldest_kept)
         if cut:
             cls.objects.filter(endpoint=endpoint, id__lt=cut[0]).delete()
+
+
+class Tally(models.Model):
+    """What happened at an endpoint in one minute: the live page's rates and chart.
+
+    Server and worker processes count in memory and add their counts here every
+    few seconds (:mod:`webhooks.observability.tallies`), so the figures hold
+    across processes and restarts at the cost of one statement per flush.
+    """
+
+    endpoint = models.ForeignKey(
+        Endpoint, on_delete=models.CASCADE, related_name="tallies"
+    )
+    minute = models.DateTimeField(help_text="Start of the minute (UTC).")
+    received = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(
+        default=0, help_text="Handler runs that failed (retried or dead)."
+    )
+    rejected = models.PositiveIntegerField(default=0)
+    ignored = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-minute"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "minute"], name="webhooks_tally_minute"
+            )
+        ]
+        indexes = [models.Index(fields=["minute"], name="webhooks_tally_at")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} at {self.minute:%Y-%m-%d %H:%M}"
 
 
 class ApiToken(models.Model):

@@ -1,0 +1,92 @@
+"""An endpoint's health: the failure rate of its handler runs over a recent window.
+
+Each processing process keeps the outcomes it saw in the last
+``WEBHOOKS_ALERT_WINDOW_SECONDS`` per endpoint, in memory: events are spread
+over the processes at random, so each one's rate estimates the endpoint's. The
+state (``Endpoint.unhealthy_since``) is shared in the database and changed
+only by a conditional UPDATE, so of several processes noticing the same change
+exactly one sends the signal. Once past ``WEBHOOKS_ALERT_FAILURE_RATE`` an
+endpoint is unhealthy until its rate falls below half of that (hysteresis: an
+endpoint hovering at the threshold does not flap).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from django.utils import timezone
+
+from webhooks import signals
+from webhooks.conf import conf
+from webhooks.models import Endpoint, Event
+
+#: Outcomes that say something about the handlers (skipped says nothing).
+JUDGED = frozenset({Event.Status.SUCCEEDED, Event.Status.RETRYING, Event.Status.FAILED})
+
+_windows: dict[int, deque[tuple[float, bool]]] = {}
+_lock = threading.Lock()
+
+
+def record(
+    endpoint_id: int, failed: bool, now: float | None = None
+) -> tuple[int, float]:
+    """Add an outcome; return the window's size and failure rate."""
+    now = time.monotonic() if now is None else now
+    horizon = now - conf.ALERT_WINDOW_SECONDS
+    with _lock:
+        window = _windows.setdefault(endpoint_id, deque())
+        window.append((now, failed))
+        while window and window[0][0] < horizon:
+            window.popleft()
+        failures = sum(1 for _, bad in window if bad)
+        return len(window), failures / len(window)
+
+
+def forget() -> None:
+    with _lock:
+        _windows.clear()
+
+
+def outcome(sender: type, event: Any, previous: str, **kwargs: Any) -> None:
+    """Receiver of ``event_status_changed``: judge the endpoint after each handler run."""
+    if previous != Event.Status.PROCESSING or event.status not in JUDGED:
+        return
+    runs, rate = record(event.endpoint_id, event.status != Event.Status.SUCCEEDED)
+    if runs < conf.ALERT_MIN_RUNS:
+        return
+    endpoint: Endpoint = event.endpoint
+    if rate >= conf.ALERT_FAILURE_RATE and endpoint.unhealthy_since is None:
+        became_unhealthy(endpoint, rate)
+    elif rate < conf.ALERT_FAILURE_RATE / 2 and endpoint.unhealthy_since is not None:
+        recovered(endpoint)
+
+
+def became_unhealthy(endpoint: Endpoint, rate: float) -> bool:
+    now = timezone.now()
+    changed = Endpoint.objects.filter(
+        pk=endpoint.pk, unhealthy_since__isnull=True
+    ).update(unhealthy_since=now)
+    endpoint.unhealthy_since = now
+    if changed:
+        signals.send_after_commit(
+            signals.endpoint_unhealthy,
+            sender=Endpoint,
+            endpoint=endpoint,
+            failure_rate=round(rate, 4),
+        )
+    return bool(changed)
+
+
+def recovered(endpoint: Endpoint) -> bool:
+    changed = Endpoint.objects.filter(
+        pk=endpoint.pk, unhealthy_since__isnull=False
+    ).update(unhealthy_since=None)
+    endpoint.unhealthy_since = None
+    if changed:
+        signals.send_after_commit(
+            signals.endpoint_recovered, sender=Endpoint, endpoint=endpoint
+        )
+    return bool(changed)
