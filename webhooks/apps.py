@@ -12,7 +12,7 @@ class WebhooksConfig(AppConfig):
     def ready(self) -> None:
         from webhooks import signals
         from webhooks.alerts import health, notify
-        from webhooks.observability import metrics, receivers
+        from webhooks.observability import metrics, receivers, tallies
         from webhooks.processing import handlers
 
         handlers.discover()
@@ -23,5 +23,6 @@ class WebhooksConfig(AppConfig):
             health.outcome, dispatch_uid="webhooks.alerts.health.outcome"
         )
         notify.connect()
+        tallies.connect()
         if metrics.enabled():
             receivers.connect()

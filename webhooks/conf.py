@@ -250,5 +250,10 @@ class Settings:
         """Shortest time between two notices of one kind for one endpoint."""
         return cast(float, setting("WEBHOOKS_ALERT_REPEAT_SECONDS", 3600.0))
 
+    @property
+    def TALLY_SECONDS(self) -> float:
+        """How often each process adds its counts for the live page's rates; 0: no thread."""
+        return cast(float, setting("WEBHOOKS_TALLY_SECONDS", 5.0))
+
 
 conf = Settings()

@@ -14,6 +14,11 @@ def stored(event_id: int, created: bool) -> Answer:
     )
 
 
+def ignored() -> Answer:
+    """A verified delivery of an event type the endpoint does not take: acknowledged, not stored."""
+    return Answer.json(200, {"status": "ignored"})
+
+
 def invalid_signature(reason: str) -> Answer:
     return Answer.json(401, {"error": "invalid_signature", "reason": reason})
 

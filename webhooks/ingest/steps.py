@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
@@ -34,6 +34,7 @@ from webhooks.ingest import answers, keys
 from webhooks.ingest import endpoints as lookup
 from webhooks.ingest.ratelimit import buckets
 from webhooks.models import Endpoint
+from webhooks.observability import metrics, tallies
 from webhooks.providers.base import Provider
 
 logger = logging.getLogger("webhooks")
@@ -73,12 +74,21 @@ class Passage:
     #: once more against the secrets in the database before it is refused.
     kept: bool = False
     provider: Provider | None = None
+    #: The provider's parse of the body, once a step or the store has asked for it.
+    parsed: tuple[Any] | None = None
 
     @property
     def found(self) -> tuple[Endpoint, Provider]:
         """The endpoint and its provider, once the steps that find them have passed."""
         assert self.endpoint is not None and self.provider is not None
         return self.endpoint, self.provider
+
+    def payload(self) -> Any:
+        """The parsed body, parsed once however many steps ask."""
+        if self.parsed is None:
+            _, provider = self.found
+            self.parsed = (provider.parse(self.delivery),)
+        return self.parsed[0]
 
 
 def source_limit(passage: Passage) -> Outcome:
@@ -167,6 +177,26 @@ def signature_verified(passage: Passage) -> Outcome:
     return None
 
 
+def event_type_allowed(passage: Passage) -> Outcome:
+    """A verified delivery of a type outside the endpoint's allowlist is answered, not stored.
+
+    Handshakes pass whatever the list says: the provider needs their answer.
+    """
+    endpoint, provider = passage.found
+    if not endpoint.event_types:
+        return None
+    delivery = passage.delivery
+    payload = passage.payload()
+    event_type = (provider.event_type(delivery, payload) or "").replace("\x00", "")
+    if endpoint.accepts_type(event_type[:255]):
+        return None
+    if provider.handshake(delivery, payload, endpoint.valid_secrets()) is not None:
+        return None
+    metrics.delivery_ignored(endpoint)
+    tallies.count(endpoint.pk, "ignored")
+    return answers.ignored()
+
+
 def signature_failure(
     endpoint: Endpoint, provider: Provider, delivery: Delivery
 ) -> InvalidSignature | None:
@@ -201,6 +231,7 @@ STEPS: Final[tuple[Step, ...]] = (
     network_allowed,
     endpoint_limit,
     signature_verified,
+    event_type_allowed,
 )
 
 

@@ -77,7 +77,7 @@ def verified_event(passage: Passage) -> tuple[Event, Answer | None]:
     """The unsaved Event for a delivery every step let through, and its handshake answer if any."""
     endpoint, provider = passage.found
     delivery = passage.delivery
-    payload = provider.parse(delivery)
+    payload = passage.payload()
     handshake = provider.handshake(delivery, payload, endpoint.valid_secrets())
     event = new_event(
         endpoint,
