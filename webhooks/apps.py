@@ -10,7 +10,7 @@ class WebhooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from webhooks import signals
+        from webhooks import pausing, signals
         from webhooks.alerts import health, notify
         from webhooks.observability import metrics, receivers, tallies
         from webhooks.processing import handlers
@@ -23,6 +23,9 @@ class WebhooksConfig(AppConfig):
             health.outcome, dispatch_uid="webhooks.alerts.health.outcome"
         )
         notify.connect()
+        signals.event_status_changed.connect(
+            pausing.outcome, dispatch_uid="webhooks.pausing.outcome"
+        )
         tallies.connect()
         if metrics.enabled():
             receivers.connect()

@@ -196,6 +196,11 @@ class Settings:
         return bool(setting("WEBHOOKS_METRICS", True))
 
     @property
+    def TRACING(self) -> bool:
+        """Open OpenTelemetry spans when opentelemetry-api is installed."""
+        return bool(setting("WEBHOOKS_TRACING", True))
+
+    @property
     def METRICS_TOKEN(self) -> str:
         """Bearer token the scrape URL requires; empty: none."""
         return cast(str, setting("WEBHOOKS_METRICS_TOKEN", ""))

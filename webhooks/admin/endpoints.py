@@ -15,6 +15,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from webhooks import pausing
 from webhooks.admin.changelists import CheckedListAdmin
 from webhooks.admin.forms import EndpointForm
 from webhooks.api.links import endpoint_url
@@ -32,7 +33,11 @@ SETTINGS_FIELDS = (
     "tolerance_seconds",
     "allowed_networks",
     "options",
+    "event_types",
 )
+#: Pausing: the state is changed by the list's actions, the command or the live
+#: page (which also wake the workers on resume), so it is read-only here.
+PAUSE_FIELDS = ("paused", "paused_reason", "paused_at", "pause_after_failures")
 ACTIVITY_FIELDS = (
     "rejected_count",
     "last_rejected_at",
@@ -52,10 +57,19 @@ class EndpointAdmin(CheckedListAdmin[Endpoint]):
         "url",
         "events_24h",
         "rejected_count",
+        "paused",
     ]
-    list_filter = ["provider", "is_active"]
+    list_filter = ["provider", "is_active", "paused"]
     search_fields = ["slug"]
-    readonly_fields = ["url", "secret_list", *ACTIVITY_FIELDS]
+    readonly_fields = [
+        "url",
+        "secret_list",
+        "paused",
+        "paused_reason",
+        "paused_at",
+        *ACTIVITY_FIELDS,
+    ]
+    actions = ["pause_endpoints", "resume_endpoints"]
 
     def get_fieldsets(self, request: HttpRequest, obj: Endpoint | None = None) -> Any:
         if obj is None:
@@ -76,8 +90,41 @@ class EndpointAdmin(CheckedListAdmin[Endpoint]):
                     ]
                 },
             ),
+            ("Pause", {"fields": PAUSE_FIELDS}),
             ("Activity", {"fields": ACTIVITY_FIELDS}),
         ]
+
+    @admin.action(
+        description="Pause processing of selected endpoints", permissions=["change"]
+    )
+    def pause_endpoints(
+        self, request: HttpRequest, queryset: QuerySet[Endpoint]
+    ) -> None:
+        who = request.user.get_username() if request.user.is_authenticated else ""
+        paused = [
+            endpoint.slug
+            for endpoint in queryset
+            if pausing.pause(endpoint, f"paused in the admin by {who}".strip())
+        ]
+        self.message_user(
+            request,
+            f"Paused {len(paused)} endpoint(s): deliveries are stored and answered, "
+            "handlers wait until resumed.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(
+        description="Resume processing of selected endpoints", permissions=["change"]
+    )
+    def resume_endpoints(
+        self, request: HttpRequest, queryset: QuerySet[Endpoint]
+    ) -> None:
+        resumed = [endpoint.slug for endpoint in queryset if pausing.resume(endpoint)]
+        self.message_user(
+            request,
+            f"Resumed {len(resumed)} endpoint(s); their waiting events run in order.",
+            messages.SUCCESS,
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Endpoint]:
         # A correlated count rather than Count() over a join: the join would

@@ -62,6 +62,8 @@ class EndpointForm(EndpointFormBase):
             "tolerance_seconds",
             "allowed_networks",
             "options",
+            "event_types",
+            "pause_after_failures",
         ]
 
     #: The provider built from the cleaned provider and options; None until clean() passes.
@@ -81,6 +83,18 @@ class EndpointForm(EndpointFormBase):
         if bad:
             raise forms.ValidationError(f"Not networks (CIDR): {', '.join(bad)}")
         return networks
+
+    def clean_event_types(self) -> list[str]:
+        types = self.cleaned_data["event_types"]
+        if types in (None, ""):
+            return []
+        if not isinstance(types, list) or not all(
+            isinstance(t, str) and t.strip() for t in types
+        ):
+            raise forms.ValidationError(
+                'Enter a list of event types, such as ["invoice.paid", "customer.*"].'
+            )
+        return [t.strip() for t in types]
 
     def clean_options(self) -> dict[str, Any]:
         options = self.cleaned_data["options"]

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from webhooks.delivery import Answer, Delivery
 from webhooks.ingest import answers
 from webhooks.ingest.origin import client_ip, public_url
+from webhooks.observability import tracing
 
 logger = logging.getLogger("webhooks")
 
@@ -54,8 +55,11 @@ async def answer_delivery(
 
     The provider retries a 503, and the traceback is logged.
     """
-    try:
-        return await ingest(slug, delivery_of(request, body, received_at))
-    except Exception:
-        logger.exception("Delivery to %r failed unexpectedly", slug)
-        return answers.unavailable()
+    with tracing.span("webhooks.ingest", kind="server", endpoint=slug) as current:
+        try:
+            answer = await ingest(slug, delivery_of(request, body, received_at))
+        except Exception:
+            logger.exception("Delivery to %r failed unexpectedly", slug)
+            answer = answers.unavailable()
+        tracing.annotate(current, **{"http.response.status_code": answer.status})
+        return answer

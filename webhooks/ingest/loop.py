@@ -23,6 +23,7 @@ from webhooks.ingest import answers
 from webhooks.ingest.committer import Overloaded, committer
 from webhooks.ingest.steps import Passage, walk
 from webhooks.ingest.store import finish, verified_event
+from webhooks.observability import tracing
 
 logger = logging.getLogger("webhooks")
 
@@ -43,7 +44,8 @@ async def ingest_async(slug: str, delivery: Delivery) -> Answer:
         return await sync_to_async(finish_in_thread)(passage, index)
     event, handshake = verified_event(passage)
     try:
-        event_id, created = await committer.store(event)
+        with tracing.span("webhooks.store", batched=True):
+            event_id, created = await committer.store(event)
     except Overloaded:
         logger.warning("Delivery to %r refused: too many waiting for a commit", slug)
         return answers.unavailable()

@@ -34,7 +34,7 @@ from webhooks.ingest import answers, keys
 from webhooks.ingest import endpoints as lookup
 from webhooks.ingest.ratelimit import buckets
 from webhooks.models import Endpoint
-from webhooks.observability import metrics, tallies
+from webhooks.observability import metrics, tallies, tracing
 from webhooks.providers.base import Provider
 
 logger = logging.getLogger("webhooks")
@@ -158,7 +158,10 @@ def endpoint_limit(passage: Passage) -> Outcome:
 
 def signature_verified(passage: Passage) -> Outcome:
     endpoint, provider = passage.found
-    failure = signature_failure(endpoint, provider, passage.delivery)
+    with tracing.span("webhooks.verify", provider=provider.id) as current:
+        failure = signature_failure(endpoint, provider, passage.delivery)
+        if failure is not None:
+            tracing.failed(current, failure.reason)
     if failure is not None and passage.kept:
         # Kept secrets may be stale (a rotation made in another process).
         if not passage.database:

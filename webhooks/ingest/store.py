@@ -28,7 +28,7 @@ from webhooks.ingest.ratelimit import buckets
 from webhooks.ingest.redaction import redact
 from webhooks.ingest.steps import Passage, Refused, rejections_key, walk
 from webhooks.models import Endpoint, Event, Rejection
-from webhooks.observability import metrics
+from webhooks.observability import metrics, tracing
 from webhooks.processing import dispatch, handlers
 from webhooks.providers import provider_classes
 from webhooks.signals import delivery_rejected, event_received, send_after_commit
@@ -93,7 +93,8 @@ def verified_event(passage: Passage) -> tuple[Event, Answer | None]:
 def store(event: Event) -> tuple[int, bool]:
     """Insert ``event`` unless (endpoint, delivery id) exists; return its id and whether it is new."""
     event.ordering_key = ordering_key_of(event)
-    event_id, created = save_new(event)
+    with tracing.span("webhooks.store"):
+        event_id, created = save_new(event)
     if created:
         transaction.on_commit(partial(announce_received, [event]))
         transaction.on_commit(partial(wake_if_pending, [event]))
@@ -126,6 +127,7 @@ def new_event(
         received_at=datetime.fromtimestamp(delivery.received_at, tz=UTC),
         status=status,
         next_attempt_at=timezone.now() if status == Event.Status.PENDING else None,
+        trace_parent=tracing.current_parent(),
     )
 
 

@@ -15,7 +15,7 @@ from django.db import DatabaseError
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from webhooks.models import Event
+from webhooks.models import Endpoint, Event
 
 logger = logging.getLogger("webhooks")
 
@@ -24,11 +24,17 @@ DUE = (Event.Status.PENDING, Event.Status.RETRYING, Event.Status.PROCESSING)
 
 
 def queue_lag_seconds() -> float:
-    """Age of the oldest due event: how long the longest-waiting work has waited."""
+    """Age of the oldest due event: how long the longest-waiting work has waited.
+
+    Paused endpoints' events are left out: they wait on purpose.
+    """
     now = timezone.now()
-    oldest = Event.objects.filter(status__in=DUE, next_attempt_at__lte=now).aggregate(
-        oldest=Min("next_attempt_at")
-    )["oldest"]
+    paused = Endpoint.objects.filter(paused=True).values("pk")
+    oldest = (
+        Event.objects.filter(status__in=DUE, next_attempt_at__lte=now)
+        .exclude(endpoint_id__in=paused)
+        .aggregate(oldest=Min("next_attempt_at"))["oldest"]
+    )
     return max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
 
 

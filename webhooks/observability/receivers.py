@@ -5,18 +5,12 @@ Connected by the app when metrics are on (see :func:`connect`).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from webhooks import signals
 from webhooks.observability import metrics
 
 FINAL = frozenset({"succeeded", "skipped", "failed"})
-#: Claims whose outcome this process has not seen yet (a lease lost to another
-#: worker never finishes here): bounded, the oldest forgotten first.
-STARTED_KEPT = 10_000
-
-_started: dict[tuple[int, int], float] = {}
 
 
 def received(sender: type, event: Any, **kwargs: Any) -> None:
@@ -32,20 +26,7 @@ def dead(sender: type, event: Any, **kwargs: Any) -> None:
 
 
 def status_changed(sender: type, event: Any, previous: str, **kwargs: Any) -> None:
-    key = (event.pk, event.attempts)
-    if event.status == "processing":
-        if len(_started) >= STARTED_KEPT:
-            del _started[next(iter(_started))]
-        _started[key] = time.monotonic()
-        return
-    if previous == "processing":
-        started = _started.pop(key, None)
-        if (
-            event.status != "pending"
-        ):  # pending: released unstarted by a stopping worker
-            seconds = time.monotonic() - started if started is not None else None
-            metrics.handlers_ran(event.provider, event.status, seconds)
-    if event.status in FINAL:
+    if event.status in FINAL and previous != event.status:
         metrics.event_finished(event)
 
 

@@ -34,7 +34,8 @@ from django.db.models import Case, Exists, F, Field, OuterRef, Q, QuerySet, Valu
 from django.utils import timezone
 
 from webhooks.conf import conf
-from webhooks.models import Attempt, Event
+from webhooks.models import Attempt, Endpoint, Event
+from webhooks.observability import metrics, tracing
 from webhooks.processing.handlers import Handler, handlers_for
 from webhooks.signals import event_status_changed, send_after_commit
 
@@ -91,9 +92,13 @@ def due(now: datetime) -> QuerySet[Event]:
         ordering_key=OuterRef("ordering_key"),
         id__lt=OuterRef("id"),
     )
+    # A paused endpoint's events wait (webhooks.pausing); few endpoints are
+    # paused at once, so the subquery is a short list.
+    paused = Endpoint.objects.filter(paused=True).values("pk")
     return (
         Event.objects.filter(status__in=OPEN, next_attempt_at__lte=now)
         .filter(Q(ordering_key="") | ~Exists(earlier_open))
+        .exclude(endpoint_id__in=paused)
         .order_by("next_attempt_at", "id")
     )
 
@@ -303,19 +308,24 @@ def run_one(event: Event) -> Outcome:
     started = timezone.now()
     handlers = handlers_for(event.provider, event.event_type)
     error = ""
-    if not handlers:
-        status = Event.Status.SKIPPED
-    elif event.payload is None:
-        status, error = Event.Status.FAILED, UNPARSED
-    else:
-        error = run_handlers(event, handlers)
-        if not error:
-            status = Event.Status.SUCCEEDED
-        elif event.attempts >= conf.MAX_ATTEMPTS:
-            status = Event.Status.FAILED
+    with tracing.processing(event) as current:
+        if not handlers:
+            status = Event.Status.SKIPPED
+        elif event.payload is None:
+            status, error = Event.Status.FAILED, UNPARSED
         else:
-            status = Event.Status.RETRYING
+            error = run_handlers(event, handlers)
+            if not error:
+                status = Event.Status.SUCCEEDED
+            elif event.attempts >= conf.MAX_ATTEMPTS:
+                status = Event.Status.FAILED
+            else:
+                status = Event.Status.RETRYING
+        tracing.annotate(current, status=status)
+        if error:
+            tracing.failed(current, error)
     finished = timezone.now()
+    metrics.handlers_ran(event.provider, status, (finished - started).total_seconds())
     outcome = Outcome(event, status, error, started, finished)
     if status == Event.Status.RETRYING:
         outcome.retry_at = finished + timedelta(seconds=backoff_seconds(event.attempts))
@@ -333,7 +343,10 @@ def run_handlers(event: Event, handlers: list[Handler]) -> str:
         if entry.name in event.completed_handlers:
             continue
         try:
-            with transaction.atomic():
+            with (
+                tracing.span("webhooks.handler", handler=entry.name),
+                transaction.atomic(),
+            ):
                 entry.function(event)
         except Exception as exc:
             logger.warning(

@@ -11,6 +11,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 from django.urls import reverse
 
+from webhooks import pausing
 from webhooks.api.links import DEVELOPMENT_URL, endpoint_url
 from webhooks.checks import invalid_networks
 from webhooks.conf import conf
@@ -72,6 +73,16 @@ class Command(BaseCommand):
             ("remove", "Delete an endpoint that has no events."),
         ):
             actions.add_parser(name, help=text).add_argument("slug")
+        paused = actions.add_parser(
+            "pause", help="Hold its handlers; deliveries are still stored and answered."
+        )
+        paused.add_argument("slug")
+        paused.add_argument(
+            "--reason", default="", help="Shown in the admin and live page."
+        )
+        actions.add_parser(
+            "resume", help="Run the handlers again, waiting events first, in order."
+        ).add_argument("slug")
 
     def _secret_arguments(self, parser: ArgumentParser, *, required: bool) -> None:
         group = parser.add_mutually_exclusive_group(required=required)
@@ -142,6 +153,8 @@ class Command(BaseCommand):
             return
         for endpoint in endpoints:
             state = "active" if endpoint.is_active else "disabled"
+            if endpoint.paused:
+                state += ", paused"
             secrets = len(endpoint.valid_secrets())
             self.stdout.write(
                 f"{endpoint.slug}\t{endpoint.provider}\t{state}\t{secrets} valid secret(s)\t"
@@ -173,6 +186,29 @@ class Command(BaseCommand):
 
     def handle_enable(self, options: dict[str, Any]) -> None:
         self._set_active(options["slug"], True)
+
+    def handle_pause(self, options: dict[str, Any]) -> None:
+        endpoint = self._endpoint(options["slug"])
+        reason = options["reason"] or "paused from the command line"
+        if not pausing.pause(endpoint, reason):
+            self.stdout.write(
+                f"Endpoint {endpoint.slug} was paused already ({endpoint.paused_reason})."
+            )
+            return
+        self.stdout.write(
+            f"Endpoint {endpoint.slug} paused: deliveries are stored and answered, "
+            f"handlers wait ({pausing.waiting(endpoint)} event(s) waiting)."
+        )
+
+    def handle_resume(self, options: dict[str, Any]) -> None:
+        endpoint = self._endpoint(options["slug"])
+        waiting = pausing.waiting(endpoint)
+        if not pausing.resume(endpoint):
+            self.stdout.write(f"Endpoint {endpoint.slug} was not paused.")
+            return
+        self.stdout.write(
+            f"Endpoint {endpoint.slug} resumed: {waiting} waiting event(s) run in order."
+        )
 
     def handle_remove(self, options: dict[str, Any]) -> None:
         endpoint = self._endpoint(options["slug"])
