@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+import inspect
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +68,25 @@ class Provider:
     for providers that set :attr:`uses_remote_keys`, a :class:`KeySource`); it
     keeps nothing from one call to the next.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Providers written before handshake() received the secrets override it with
+        # (delivery, payload): wrap those so they keep working unchanged.
+        own = cls.__dict__.get("handshake")
+        if own is not None and len(inspect.signature(own).parameters) == 3:
+            old = own
+
+            @functools.wraps(old)
+            def handshake(
+                self: Provider,
+                delivery: Delivery,
+                payload: Any,
+                secrets: Sequence[str] = (),
+            ) -> Answer | None:
+                return old(self, delivery, payload)  # type: ignore[no-any-return]
+
+            cls.handshake = handshake  # type: ignore[method-assign]
 
     #: The id stored on endpoints and events, such as ``"github"``.
     id: ClassVar[str]

@@ -129,3 +129,24 @@ def test_readme_provider_table_agrees_with_each_provider() -> None:
             assert f"{cls.default_tolerance} s" in tolerance, provider_id
         if cls.extra_methods:
             assert all(method in handshake for method in cls.extra_methods), provider_id
+
+
+def test_a_handshake_written_without_secrets_keeps_working() -> None:
+    from webhooks.delivery import Answer, Delivery
+    from webhooks.providers.base import Provider
+
+    class Older(Provider):
+        id = "older-handshake"
+        name = "Older"
+
+        def verify(self, delivery, secrets):  # type: ignore[no-untyped-def]
+            return None
+
+        def handshake(self, delivery, payload):  # type: ignore[no-untyped-def]
+            return Answer(200, b"pong") if payload == {"ping": True} else None
+
+    provider = Older({})
+    delivery = Delivery("POST", {}, b"{}", None, "https://hooks.example.com/h/", 0.0)
+    answer = provider.handshake(delivery, {"ping": True}, ["s3cret"])
+    assert answer is not None and answer.body == b"pong"
+    assert provider.handshake(delivery, {}, ["s3cret"]) is None
