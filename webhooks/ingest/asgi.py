@@ -21,23 +21,26 @@ site's own application unchanged::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import io
 import time
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, ASGIRequest
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.http.request import HttpHeaders
 from django.urls import Resolver404, resolve
 
 from webhooks.conf import conf
-from webhooks.delivery import Answer
+from webhooks.delivery import Answer, Delivery
 from webhooks.ingest import answers
-from webhooks.ingest.doors import DELIVERY_URL_NAMES, answer_delivery
+from webhooks.ingest.doors import DELIVERY_URL_NAMES, HEADER_NAME, guarded_answer
 from webhooks.ingest.loop import ingest_async
+from webhooks.ingest.origin import client_ip_of, public_url
 from webhooks.observability import metrics
 
 Scope = dict[str, Any]
@@ -53,6 +56,17 @@ class DeliveryHandler(ASGIHandler):
         get_response = self._get_response_async  # type: ignore[attr-defined]
         self._middleware_chain = convert_exception_to_response(get_response)
 
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        # A delivery needs none of what Django sets up around a request (its
+        # thread-sensitive context among them): the event loop's path hands
+        # work to threads of its own.
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            slug = delivery_slug(scope["path"], scope.get("root_path", ""))
+            if slug is not None and declared_length(scope) <= conf.MAX_BODY_BYTES:
+                await self.receive_delivery(scope, slug, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
     async def handle(self, scope: Scope, receive: Any, send: Any) -> None:
         if declared_length(scope) > conf.MAX_BODY_BYTES:
             await send_answer(send, answers.body_too_large())
@@ -63,15 +77,10 @@ class DeliveryHandler(ASGIHandler):
             # redirect (which cannot keep a POST, and under DEBUG is a 500).
             await send_answer(send, answers.unknown_endpoint())
             return
-        if scope.get("method") == "POST":
-            slug = delivery_slug(request.path_info)
-            if slug is not None:
-                await self.receive_delivery(request, slug, receive, send)
-                return
         await super().handle(scope, receive, send)
 
     async def receive_delivery(
-        self, request: Any, slug: str, receive: Any, send: Any
+        self, scope: Scope, slug: str, receive: Any, send: Any
     ) -> None:
         received_at = time.time()
         try:
@@ -81,20 +90,96 @@ class DeliveryHandler(ASGIHandler):
         if body is None:
             answer = answers.body_too_large()
         else:
-            answer = await answer_delivery(
-                request, slug, body, received_at, ingest_async
-            )
+            delivery = ScopeDelivery(scope, body, received_at)
+            answer = await guarded_answer(slug, delivery, ingest_async)
         metrics.answered(answer.status, time.time() - received_at)
         await send_answer(send, answer)
 
 
+class ScopeDelivery(Delivery):
+    """A delivery read from the ASGI scope, as the view reads it from Django's request.
+
+    Building that request costs more than verifying a signature, and only the
+    URL needs it: the URL is worked out, from the same request and by the same
+    function as the view's, only when a provider reads it (URL-signing
+    providers do).
+    """
+
+    def __init__(self, scope: Scope, body: bytes, received_at: float) -> None:
+        headers = headers_of(scope)
+        client = scope.get("client")
+        remote = str(client[0]) if client else ""
+        set_field = functools.partial(object.__setattr__, self)
+        set_field("method", str(scope["method"]).upper())
+        set_field("headers", headers)
+        set_field("body", body)
+        set_field("source_ip", client_ip_of(remote, headers.get("x-forwarded-for", "")))
+        set_field("received_at", received_at)
+        set_field("_scope", scope)
+
+    @property
+    def url(self) -> str:
+        try:
+            return cast(str, self.__dict__["_url"])
+        except KeyError:
+            request = ASGIRequest(self.__dict__["_scope"], io.BytesIO())
+            url = self.__dict__["_url"] = public_url(request)
+            return url
+
+    @url.setter
+    def url(self, value: str) -> None:
+        raise dataclasses.FrozenInstanceError("cannot assign to field 'url'")
+
+
+def headers_of(scope: Scope) -> dict[str, str]:
+    """The request headers as the view sees them (see :func:`header_name`)."""
+    joined: dict[str, list[str]] = {}
+    names: dict[str, str | None] = {}
+    for raw, value in scope.get("headers", []):
+        key, name = header_name(raw)
+        if key is None:
+            continue
+        names[key] = name
+        joined.setdefault(key, []).append(value.decode("latin1"))
+    return {
+        name: ",".join(joined[key]) for key, name in names.items() if name is not None
+    }
+
+
+@functools.lru_cache(maxsize=512)
+def header_name(raw: bytes) -> tuple[str | None, str | None]:
+    """Django's META key for a header named ``raw``, and the name the delivery keeps it under.
+
+    As Django's ASGI request reads headers: names with an underscore are
+    dropped, repeated headers are joined with commas (a repeated Cookie is
+    joined otherwise on Django 6, but a cookie is never stored nor read); then,
+    as the view does, names that are not HTTP tokens are dropped and the others
+    lower-cased.
+    """
+    name = raw.decode("latin1")
+    if "_" in name:
+        return None, None
+    if name == "content-length":
+        key = "CONTENT_LENGTH"
+    elif name == "content-type":
+        key = "CONTENT_TYPE"
+    else:
+        key = "HTTP_" + name.upper().replace("-", "_")
+    shown = HttpHeaders.parse_header_name(key)
+    if shown is None or not HEADER_NAME.fullmatch(shown):
+        return key, None
+    return key, shown.lower()
+
+
 @functools.lru_cache(maxsize=1024)
-def delivery_slug(path_info: str) -> str | None:
-    """The endpoint slug if ``path_info`` is a delivery URL, else None.
+def delivery_slug(path: str, root_path: str = "") -> str | None:
+    """The endpoint slug if ``path`` (under ``root_path``) is a delivery URL, else None.
 
     Kept per path: a site has few endpoints, and resolving costs more than
     verifying a signature.
     """
+    scope = {"type": "http", "method": "POST", "path": path, "root_path": root_path}
+    path_info = ASGIRequest(scope, io.BytesIO()).path_info
     try:
         match = resolve(path_info)
     except Resolver404:
@@ -116,7 +201,7 @@ def routed(path_info: str) -> bool:
 
 @receiver(setting_changed, dispatch_uid="webhooks.ingest.asgi.urlconf_changed")
 def _urlconf_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting == "ROOT_URLCONF":
+    if setting in ("ROOT_URLCONF", "FORCE_SCRIPT_NAME"):
         delivery_slug.cache_clear()
         routed.cache_clear()
 

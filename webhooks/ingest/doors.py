@@ -55,9 +55,14 @@ async def answer_delivery(
 
     The provider retries a 503, and the traceback is logged.
     """
+    return await guarded_answer(slug, delivery_of(request, body, received_at), ingest)
+
+
+async def guarded_answer(slug: str, delivery: Delivery, ingest: Ingest) -> Answer:
+    """What ``ingest`` answers ``delivery``, or 503 if anything raises (see :func:`answer_delivery`)."""
     with tracing.span("webhooks.ingest", kind="server", endpoint=slug) as current:
         try:
-            answer = await ingest(slug, delivery_of(request, body, received_at))
+            answer = await ingest(slug, delivery)
         except Exception:
             logger.exception("Delivery to %r failed unexpectedly", slug)
             answer = answers.unavailable()

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from webhooks.conf import conf
 from webhooks.models import Endpoint, EndpointSecret
@@ -42,12 +44,44 @@ def find(slug: str, *, fresh: bool = False) -> tuple[Endpoint | None, bool]:
         .filter(slug=slug, is_active=True)
         .first()
     )
+    if endpoint is not None:
+        # Asked at least twice per delivery (verification, header redaction):
+        # this instance answers from its own list instead of going through the
+        # related manager each time. It is a snapshot, as its prefetch already is.
+        setattr(endpoint, "valid_secrets", KeptSecrets(endpoint))  # noqa: B010
     if ttl > 0:
         with _lock:
             if len(_kept) >= MAX_KEPT:
                 _kept.clear()
             _kept[slug] = (now, endpoint)
     return endpoint, False
+
+
+class KeptSecrets:
+    """An endpoint's secrets that verify deliveries now, newest first, kept until one expires."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._secrets = [
+            (secret.value, secret.expires_at)
+            for secret in sorted(
+                endpoint.secrets.all(), key=lambda secret: secret.pk, reverse=True
+            )
+        ]
+        self._valid: list[str] = []
+        self._until: datetime | None = None
+        self._sort(timezone.now())
+
+    def _sort(self, now: datetime) -> None:
+        valid = [(v, e) for v, e in self._secrets if e is None or e > now]
+        self._valid = [value for value, _ in valid]
+        self._until = min((e for _, e in valid if e is not None), default=None)
+
+    def __call__(self) -> list[str]:
+        if self._until is not None:
+            now = timezone.now()
+            if now >= self._until:
+                self._sort(now)
+        return list(self._valid)
 
 
 def kept(slug: str) -> Endpoint | None:

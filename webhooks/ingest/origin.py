@@ -7,6 +7,7 @@ could choose its own address and defeat the endpoint's network allowlist.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -24,7 +25,9 @@ def _trusted(address: str, proxies: Sequence[str]) -> bool:
     return any(ip in ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
+@functools.lru_cache(maxsize=4096)
 def _valid_ip(value: str) -> str | None:
+    # Kept per value: a source delivers many times, and parsing costs more than a lookup.
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
@@ -38,10 +41,19 @@ def _via_trusted_proxy(request: HttpRequest) -> bool:
 
 def client_ip(request: HttpRequest) -> str | None:
     """The delivering client: the nearest untrusted hop of ``X-Forwarded-For``."""
-    remote = _valid_ip(request.META.get("REMOTE_ADDR", "") or "")
-    if remote is None or not _via_trusted_proxy(request):
+    return client_ip_of(
+        request.META.get("REMOTE_ADDR", "") or "",
+        request.META.get("HTTP_X_FORWARDED_FOR", ""),
+    )
+
+
+def client_ip_of(remote_addr: str, forwarded_for: str) -> str | None:
+    """:func:`client_ip` from the peer's address and the ``X-Forwarded-For`` header."""
+    remote = _valid_ip(remote_addr)
+    proxies = conf.TRUSTED_PROXIES
+    if remote is None or not proxies or not _trusted(remote_addr, proxies):
         return remote
-    hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+    hops = forwarded_for.split(",")
     for hop in reversed(hops):
         address = _valid_ip(hop)
         if address is None:

@@ -21,7 +21,8 @@ from tests.factories import make_endpoint
 from tests.webhooks.ingest.test_asgi import asgi_headers
 from tests.webhooks.ingest.test_views import github_headers
 from webhooks.ingest import committer as committer_module
-from webhooks.models import EndpointSecret, Event, Rejection
+from webhooks.ingest import endpoints as lookup
+from webhooks.models import Endpoint, EndpointSecret, Event, Rejection
 from webhooks.signals import event_received
 
 pytestmark = [
@@ -234,3 +235,126 @@ async def test_a_source_that_keeps_failing_is_throttled_on_this_path_too() -> No
     status, answer = await post(body, github_headers(body, "s3cret"))
     assert (status, answer) == (429, {"error": "rate_limited"})
     assert await Event.objects.acount() == 1  # the warm-up delivery only
+
+
+async def test_the_loop_stores_the_row_the_thread_path_stores() -> None:
+    # The first delivery takes the thread path (the endpoint is not kept yet),
+    # the second the event loop's; only what differs per delivery may differ.
+    await sync_to_async(make_endpoint)("gh", "github", "s3cret")
+    for body in (b'{"ref": "main", "n": 7, "s": "caf\\u00e9"}', b'{"x": 1.5e3}'):
+        await Event.objects.all().adelete()
+        first = await post(body, github_headers(body, "s3cret", **{"X-Extra": "a"}))
+        second = await post(body, github_headers(body, "s3cret", **{"X-Extra": "a"}))
+        assert [first[1]["status"], second[1]["status"]] == ["received"] * 2
+        thread, loop = [
+            await Event.objects.aget(pk=a["id"]) for _, a in (first, second)
+        ]
+        per_delivery = {"id", "delivery_id", "received_at", "next_attempt_at"}
+        for field in Event._meta.concrete_fields:
+            if field.attname in per_delivery:
+                continue
+            mine, theirs = getattr(loop, field.attname), getattr(thread, field.attname)
+            if field.attname == "headers":
+                mine.pop("x-github-delivery"), theirs.pop("x-github-delivery")
+            if field.attname == "body":
+                mine, theirs = bytes(mine), bytes(theirs)
+            assert mine == theirs, field.attname
+        assert loop.next_attempt_at is not None
+        lookup.forget()  # the next body starts on the thread path again
+
+
+async def test_payload_values_are_stored_as_python_parses_them() -> None:
+    # Bodies without a fraction or exponent go to the JSON column as they are;
+    # the others are encoded again. Either way the payload reads back as
+    # json.loads gave it: 1e2 is the float 100.0, not the integer 100.
+    await warmed_endpoint()
+    cases = [
+        b'{"a": 1e2, "b": 1.50, "c": 10}',
+        b'{"n": 12345678901234567890, "s": "caf\\u00e9 \\ud83d\\ude00", "k": 1, "k": 2}',
+        b'  [true, null, {"nested": ["\\"quoted\\"", "\\/"]}]  ',
+        '{"text": "déjà vu", "e": "1e5 inside a string"}'.encode(),
+    ]
+    for body in cases:
+        status, answer = await post(body, github_headers(body, "s3cret"))
+        assert (status, answer["status"]) == (200, "received")
+        event = await Event.objects.aget(pk=answer["id"])
+        expected = json.loads(body)
+        assert event.payload == expected
+        # Types too (jsonb keeps keys in an order of its own, so sorted here).
+        assert json.dumps(event.payload, sort_keys=True) == json.dumps(
+            expected, sort_keys=True
+        )
+
+
+async def test_kept_secrets_follow_their_expiry() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    endpoint = await sync_to_async(make_endpoint)("gh", "github", "new-secret")
+    await EndpointSecret.objects.acreate(
+        endpoint=endpoint,
+        value="old-secret",
+        expires_at=timezone.now() + timedelta(seconds=1),
+    )
+    kept, _ = await sync_to_async(lookup.find)("gh")
+    assert kept is not None
+
+    @sync_to_async
+    def from_the_database() -> list[str]:
+        return Endpoint.objects.get(slug="gh").valid_secrets()
+
+    assert kept.valid_secrets() == await from_the_database()
+    assert kept.valid_secrets() == ["old-secret", "new-secret"]  # newest first
+    await asyncio.sleep(1.2)
+    assert kept.valid_secrets() == await from_the_database() == ["new-secret"]
+
+
+SCOPES = [
+    [(b"x-a", b"1"), (b"x-a", b"2"), (b"host", b"testserver")],
+    [(b"Content-Type", b"text/plain"), (b"content-type", b"application/json")],
+    [(b"content-type", b"application/json"), (b"Content-Type", b"text/plain")],
+    [(b"x_forwarded_for", b"1.2.3.4"), (b"X-Mixed-Case", b"v"), (b"x a", b"v")],
+    [(b"x\x00y", b"v"), (b"\xdf", b"latin"), (b"\xc5\xbf", b"s"), (b"x-v", b"\xe9")],
+    [(b"x-forwarded-for", b"203.0.113.5, 10.0.0.2"), (b"host", b"evil.example")],
+    [(b"host", b"testserver:8443"), (b"x-forwarded-proto", b"https")],
+    [],
+]
+
+
+@pytest.mark.parametrize("headers", SCOPES)
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"WEBHOOKS_TRUSTED_PROXIES": ["10.0.0.0/8"]},
+        {"WEBHOOKS_PUBLIC_URL": "https://hooks.example.com"},
+    ],
+)
+async def test_a_delivery_read_from_the_scope_is_the_one_the_view_reads(
+    headers, options
+) -> None:
+    import io
+
+    from django.core.handlers.asgi import ASGIRequest
+
+    from webhooks.ingest.asgi import ScopeDelivery
+    from webhooks.ingest.doors import delivery_of
+
+    scope = {
+        "type": "http",
+        "method": "post",
+        "path": "/webhooks/gh/",
+        "root_path": "",
+        "query_string": b"a=1&b=%20x",
+        "scheme": "http",
+        "headers": headers,
+        "client": ("10.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    with override_settings(**options):
+        mine = ScopeDelivery(scope, b"{}", 1.5)
+        view = delivery_of(ASGIRequest(scope, io.BytesIO()), b"{}", 1.5)
+        assert mine.headers == view.headers
+        fields = ("method", "source_ip", "url", "body", "received_at")
+        assert [getattr(mine, f) for f in fields] == [getattr(view, f) for f in fields]

@@ -6,11 +6,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, connections
-from django.test import Client
+from asgiref.sync import sync_to_async
+from django.db import DataError, connection, connections
+from django.test import Client, override_settings
+from django.utils import timezone
 
 from tests.factories import make_endpoint
+from tests.webhooks.ingest.test_loop import post, push, warmed_endpoint
 from tests.webhooks.ingest.test_views import github_headers
+from webhooks.ingest import committer as committer_module
+from webhooks.ingest.inserts import NewEvent
 from webhooks.models import Event
 
 pytestmark = pytest.mark.postgres
@@ -103,3 +108,108 @@ def test_ingest_recovers_when_the_database_returns() -> None:
     )
     assert (down.status_code, up.status_code) == (503, 200)
     assert Event.objects.count() == 1
+
+
+def new_row(endpoint, delivery_id: str, **values) -> NewEvent:
+    row = {
+        "endpoint_id": endpoint.pk,
+        "provider": endpoint.provider,
+        "delivery_id": delivery_id,
+        "event_type": "push",
+        "body": b"{}",
+        "size": 2,
+        "headers": {},
+        "source_ip": "127.0.0.1",
+        "payload": {},
+        "received_at": timezone.now(),
+        "status": Event.Status.PENDING,
+        "next_attempt_at": timezone.now(),
+        "ordering_key": "",
+        "trace_parent": "",
+        **values,
+    }
+    return NewEvent(row, endpoint)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("async_db_connections")
+async def test_a_row_the_database_refuses_fails_only_its_own_delivery() -> None:
+    # One statement for the batch: the refused value fails it, then each row
+    # goes alone, so that only that delivery is refused.
+    endpoint = await sync_to_async(make_endpoint)("gh", "github", "s3cret")
+    rows = [
+        new_row(endpoint, "a"),
+        new_row(endpoint, "b", source_ip="not an address"),
+        new_row(endpoint, "c"),
+        new_row(endpoint, "a"),
+    ]
+    loop_committer = committer_module.LoopCommitter(
+        committer_module.committer, "default"
+    )
+    try:
+        outcomes, _ = await loop_committer.commit(rows)
+    finally:
+        await loop_committer.close()
+    assert isinstance(outcomes[1], DataError)
+    assert [outcomes[0][1], outcomes[2][1], outcomes[3]] == [
+        True,
+        True,
+        (outcomes[0][0], False),
+    ]
+    assert {e async for e in Event.objects.values_list("delivery_id", flat=True)} == {
+        "a",
+        "c",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("async_db_connections")
+async def test_the_committer_replaces_a_connection_the_database_closed() -> None:
+    await warmed_endpoint()
+    body = push(1)
+    assert (await post(body, github_headers(body, "s3cret")))[0] == 200
+
+    @sync_to_async
+    def end_other_sessions() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return int(cursor.fetchone()[0])
+
+    stored = await Event.objects.acount()
+    assert await end_other_sessions() >= 1
+    statuses = []
+    for n in (2, 3):
+        body = push(n)
+        statuses.append((await post(body, github_headers(body, "s3cret")))[0])
+    # The batch on the closed connection fails (503, its provider retries);
+    # the next one is stored on a new connection.
+    assert statuses in ([503, 200], [200, 200])
+    assert await Event.objects.acount() == stored + statuses.count(200)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("async_db_connections")
+@override_settings(WEBHOOKS_PROCESSING="worker")
+async def test_in_worker_mode_the_batch_statement_notifies_the_workers() -> None:
+    import psycopg
+
+    from webhooks.processing.dispatch import CHANNEL
+
+    await warmed_endpoint()
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    async with await psycopg.AsyncConnection.connect(
+        **params, autocommit=True
+    ) as listener:
+        await listener.execute(f"LISTEN {CHANNEL}")
+        body = push(4)
+        status, answer = await post(body, github_headers(body, "s3cret"))
+        assert status == 200
+        received = [n async for n in listener.notifies(timeout=10, stop_after=1)]
+    assert [n.channel for n in received] == [CHANNEL]
