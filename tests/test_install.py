@@ -22,6 +22,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,10 @@ def test_readme_install_section_serves_a_signed_delivery_on_the_live_page(
     )
     try:
         wait_for_port(port)
+        # The admin index lists the live page, and the page answers: the URLs as pasted.
+        index = fetch(f"{base}/admin/", session)
+        assert 'href="/admin/webhooks/live/"' in index, index[-2000:]
+        assert "Live events" in fetch(f"{base}/admin/webhooks/live/", session)
         with connect(
             f"ws://127.0.0.1:{port}/ws/webhooks/",
             origin=base,
@@ -200,6 +205,12 @@ def received_ids(socket) -> set[int]:
             if message["type"] == "event.received"
         }
     return ids
+
+
+def fetch(url: str, session: str) -> str:
+    request = urllib.request.Request(url, headers={"Cookie": f"sessionid={session}"})
+    with urllib.request.urlopen(request, timeout=WAIT_SECONDS) as response:
+        return response.read().decode()
 
 
 def log_of(newcomer: Newcomer) -> str:
