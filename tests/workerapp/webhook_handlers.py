@@ -4,9 +4,16 @@ import os
 import time
 from pathlib import Path
 
+from django.conf import settings
+
 import webhooks
 from tests.workerapp.models import Call
 from webhooks.models import Event
+
+if settings.WEBHOOKS_PROCESSING == "celery":
+    # The project's Celery app is loaded in every process, as a project's
+    # __init__ loads it: the server sends tasks through it.
+    import tests.workerapp.celery_app  # noqa: F401
 
 
 @webhooks.handler("none")

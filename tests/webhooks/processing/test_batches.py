@@ -64,6 +64,7 @@ def sql_of(queries: CaptureQueriesContext, start: str, table: str) -> list[str]:
     ]
 
 
+@override_settings(WEBHOOKS_BATCH_SECONDS=3600)  # one batch, however slow the machine
 def test_a_batch_records_every_outcome_with_one_insert_and_one_update(
     registry,
 ) -> None:
@@ -90,6 +91,7 @@ def test_a_batch_records_every_outcome_with_one_insert_and_one_update(
     assert Attempt.objects.filter(outcome="succeeded").count() == 3
 
 
+@override_settings(WEBHOOKS_BATCH_SECONDS=3600)  # one batch, however slow the machine
 def test_a_crash_mid_batch_loses_no_handler_and_commits_no_write_twice(
     registry,
 ) -> None:

@@ -172,3 +172,40 @@ def test_inline_mode_processes_a_posted_event_inside_daphne(database) -> None:
     finally:
         project.stop_all()
     assert query(database, "SELECT count(*) FROM workerapp_call")[0][0] == 1
+
+
+def test_a_worker_polling_once_an_hour_is_woken_by_notify(database) -> None:
+    project = project_for(
+        database, WEBHOOKS_PROCESSING="worker", WEBHOOKS_POLL_SECONDS="3600"
+    )
+    project.manage(
+        "shell",
+        "-c",
+        "from webhooks.models import Endpoint; Endpoint.objects.create(slug='open', provider='none')",
+    )
+    port = project.serve()
+    worker = project.worker("--concurrency", "1")
+    try:
+        assert worker.stdout is not None
+        assert "processing with 1 thread(s)" in worker.stdout.readline()  # listening
+
+        def status(event_id: object) -> str:
+            return str(
+                query(
+                    database, f"SELECT status FROM webhooks_event WHERE id = {event_id}"
+                )[0][0]
+            )
+
+        for n in range(2):
+            # The second arrives while the worker waits on its hour-long poll.
+            time.sleep(1)
+            answer = post_github(port, "open", "unused", {"n": n})
+            assert answer["http_status"] == 200
+            wait_until(lambda id=answer["id"]: status(id) == "succeeded", timeout=30)
+    finally:
+        project.stop_all()
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=60)
+    assert query(
+        database, "SELECT count(*), min(pid), max(pid) FROM workerapp_call"
+    ) == [(2, worker.pid, worker.pid)]

@@ -18,6 +18,9 @@ from webhooks.processing.sweep import sweep
 
 logger = logging.getLogger("webhooks")
 
+#: How long start-up waits for the LISTEN connection before going on without it.
+LISTEN_READY_SECONDS = 10.0
+
 
 class Command(BaseCommand):
     help = (
@@ -46,7 +49,12 @@ class Command(BaseCommand):
             stop_on_signals(runner.stop, f"Worker {runner.name}")
             retention.Schedule(runner.stopping).start()
             if connection.vendor == "postgresql":
-                threading.Thread(target=listen, args=(runner,), daemon=True).start()
+                listening = threading.Event()
+                threading.Thread(
+                    target=listen, args=(runner, listening), daemon=True
+                ).start()
+                # The line below then also says that wake-ups reach this worker.
+                listening.wait(LISTEN_READY_SECONDS)
         self.stdout.write(
             f"{runner.name}: processing with {runner.concurrency} thread(s)"
         )
@@ -83,8 +91,11 @@ def stop_on_signals(stop: Callable[[], None], who: str) -> None:
     signal.signal(signal.SIGINT, handle)
 
 
-def listen(runner: Runner) -> None:
-    """Wake the runner on every NOTIFY from ingest; reconnect when the database goes away."""
+def listen(runner: Runner, listening: threading.Event | None = None) -> None:
+    """Wake the runner on every NOTIFY from ingest; reconnect when the database goes away.
+
+    ``listening`` is set once the first LISTEN is in place.
+    """
     import psycopg
 
     while not runner.stopping.is_set():
@@ -93,6 +104,11 @@ def listen(runner: Runner) -> None:
             params.pop("pool", None)
             with psycopg.connect(**params, autocommit=True) as listener:
                 listener.execute(f"LISTEN {CHANNEL}")
+                if listening is not None:
+                    listening.set()
+                # Whatever was committed before the LISTEN is found by the claim
+                # that follows this wake-up.
+                runner.wake()
                 while not runner.stopping.is_set():
                     for _ in listener.notifies(timeout=1.0, stop_after=1):
                         runner.wake()
