@@ -53,6 +53,15 @@ OUTCOMES: dict[str, str] = {
 }
 
 
+#: PostgreSQL: lock the rows of a batch that are still held under one claim.
+LOCK_SQL = f"""
+    SELECT id FROM {Event._meta.db_table}
+    WHERE id = ANY(%s) AND status = '{Event.Status.PROCESSING}'
+        AND claimed_by = %s AND attempts = %s
+    FOR UPDATE
+"""
+
+
 class LeaseLost(Exception):
     """A batch's outcome could not be recorded: some event is no longer this worker's."""
 
@@ -270,12 +279,13 @@ def hold(events: list[Event]) -> list[Event]:
     slow handlers of their batch are not taken over.
     """
     if connection.vendor == "postgresql":
-        locked = (
-            Event.objects.select_for_update(of=("self",))
-            .filter(_fence(events), status=Event.Status.PROCESSING)
-            .values_list("pk", flat=True)
-        )
-        still = set(locked)
+        still = set()
+        with connection.cursor() as cursor:
+            # Written out: this runs once per batch, and the ORM's compiling of
+            # it cost more than all else a batch does in Python.
+            for (worker, attempts), ids in _claims(events).items():
+                cursor.execute(LOCK_SQL, [ids, worker, attempts])
+                still.update(pk for (pk,) in cursor.fetchall())
         events = [event for event in events if event.pk in still]
     now = timezone.now()
     half = now + timedelta(seconds=conf.LEASE_SECONDS / 2)
@@ -292,13 +302,18 @@ def hold(events: list[Event]) -> list[Event]:
     return events
 
 
-def _fence(events: Iterable[Event]) -> Q:
-    """These events, as long as each is still held by the same claim (worker and attempt)."""
+def _claims(events: Iterable[Event]) -> dict[tuple[str, int], list[int]]:
+    """Event ids by the claim (worker and attempt) they are held under."""
     by_claim: dict[tuple[str, int], list[int]] = {}
     for event in events:
         by_claim.setdefault((event.claimed_by, event.attempts), []).append(event.pk)
+    return by_claim
+
+
+def _fence(events: Iterable[Event]) -> Q:
+    """These events, as long as each is still held by the same claim (worker and attempt)."""
     fence = Q(pk__in=[])
-    for (worker, attempts), ids in by_claim.items():
+    for (worker, attempts), ids in _claims(events).items():
         fence |= Q(claimed_by=worker, attempts=attempts, pk__in=ids)
     return fence
 
@@ -377,7 +392,9 @@ def finish(outcomes: list[Outcome]) -> None:
         )
         for outcome in outcomes
     )
-    rows = {outcome.event.pk: _recorded_fields(outcome) for outcome in outcomes}
+    # One time for the batch: the events were processed when their outcome committed.
+    now = timezone.now()
+    rows = {outcome.event.pk: _recorded_fields(outcome, now) for outcome in outcomes}
     updated = (
         # The fence: only the holder of this very attempt may record its outcome.
         Event.objects.filter(
@@ -395,7 +412,7 @@ def finish(outcomes: list[Outcome]) -> None:
     )
 
 
-def _recorded_fields(outcome: Outcome) -> dict[str, Any]:
+def _recorded_fields(outcome: Outcome, now: datetime) -> dict[str, Any]:
     event = outcome.event
     return {
         "status": outcome.status,
@@ -405,23 +422,27 @@ def _recorded_fields(outcome: Outcome) -> dict[str, Any]:
         "next_attempt_at": outcome.retry_at,
         "processed_at": event.processed_at
         if outcome.status == Event.Status.RETRYING
-        else outcome.finished_at,
+        else now,
     }
 
 
 def _per_row(rows: Mapping[int, dict[str, Any]]) -> dict[str, Any]:
-    """UPDATE values: the value where every row agrees (the usual case), else a CASE."""
+    """UPDATE values: the value where every row agrees (the usual case), else a CASE
+    with one branch per distinct value."""
     fields: dict[str, Any] = {}
     for name in next(iter(rows.values())):
-        values = [row[name] for row in rows.values()]
-        if all(value == values[0] for value in values):
-            fields[name] = values[0]
+        by_value: dict[str, tuple[Any, list[int]]] = {}
+        for pk, row in rows.items():
+            key = repr(row[name])
+            by_value.setdefault(key, (row[name], []))[1].append(pk)
+        if len(by_value) == 1:
+            fields[name] = next(iter(rows.values()))[name]
             continue
         field = cast("Field[Any, Any]", Event._meta.get_field(name))
         fields[name] = Case(
             *(
-                When(pk=pk, then=Value(row[name], output_field=field))
-                for pk, row in rows.items()
+                When(pk__in=ids, then=Value(value, output_field=field))
+                for value, ids in by_value.values()
             ),
             output_field=field,
         )
