@@ -85,7 +85,7 @@ def start(project: Project, mode: str, concurrency: int) -> subprocess.Popen[str
         return project.worker("--concurrency", str(concurrency))
     return subprocess.Popen(
         [sys.executable, "manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay"],
-        cwd=ROOT, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=project.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
 
 
