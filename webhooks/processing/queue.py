@@ -279,7 +279,7 @@ def hold(events: list[Event]) -> list[Event]:
     slow handlers of their batch are not taken over.
     """
     if connection.vendor == "postgresql":
-        still = set()
+        still: set[int] = set()
         with connection.cursor() as cursor:
             # Written out: this runs once per batch, and the ORM's compiling of
             # it cost more than all else a batch does in Python.
