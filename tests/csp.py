@@ -1,21 +1,11 @@
-"""A strict Content-Security-Policy for the browser test's server (Django 5.2 has none built in)."""
+"""The strict Content-Security-Policy the browser tests hold the live page to.
+
+It is the demo project's own (project/csp.py), which every demo response carries,
+so the browser tests exercise exactly what ``make run`` sends.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from project.csp import POLICY
 
-from django.http import HttpRequest, HttpResponse
-
-#: What the live page must work under: no inline script or style, no CDN.
-POLICY = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:"
-
-
-def strict_csp(
-    get_response: Callable[[HttpRequest], HttpResponse],
-) -> Callable[[HttpRequest], HttpResponse]:
-    def middleware(request: HttpRequest) -> HttpResponse:
-        response = get_response(request)
-        response["Content-Security-Policy"] = POLICY
-        return response
-
-    return middleware
+__all__ = ["POLICY"]
