@@ -88,7 +88,11 @@ def reset_password() -> str:
 
 def login_lines(password: str | None) -> list[str]:
     if password is not None:
-        return [f"Log in as: {USERNAME}", f"Password (shown once): {password}"]
+        return [
+            f"Log in as: {USERNAME}",
+            f"Password (shown once): {password}",
+            "(Lost it? manage.py demo --credentials prints a new one.)",
+        ]
     return [
         f"Log in as: {USERNAME} (its password was printed when it was created; "
         "forgotten: manage.py demo --credentials prints a new one; or set your "
