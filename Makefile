@@ -42,9 +42,10 @@ lint: $(BIN)/.installed-test
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
 
 # The browser and make-run tests run once, in their own lane (test-browser); the others
-# run per database and Django line.
+# run per database and Django line. The SQLite lane runs in shuffled order
+# (pytest-randomly prints its seed; --randomly-seed=N replays that order).
 test-sqlite: $(BIN)/.installed-test
-	$(BIN)/python -m pytest -m "not browser and not demo and not install"
+	$(BIN)/python -m pytest -m "not browser and not demo and not install" -p randomly
 
 test-postgres: $(BIN)/.installed-test
 	$(BIN)/python -m pytest -m "not browser and not demo and not install" --ds=tests.settings_postgres

