@@ -217,8 +217,8 @@ async def test_a_value_the_database_refuses_fails_only_its_own_delivery() -> Non
 async def test_answers_for_a_loop_that_has_closed_are_dropped_quietly() -> None:
     # Raised in the committer thread, the loop's error would end that thread and
     # leave every later delivery waiting.
-    await warmed_endpoint()  # the committer thread is running
-    endpoint = await Endpoint.objects.aget(slug="gh")
+    endpoint = await sync_to_async(make_endpoint)("gh", "github", "s3cret")
+    thread = committer_module.ThreadCommitter(committer_module.Committer())
     gone = asyncio.new_event_loop()
     orphan = committer_module.Waiting(
         Event(endpoint=endpoint, provider="github", delivery_id="orphan", body=b"{}"),
@@ -226,19 +226,21 @@ async def test_answers_for_a_loop_that_has_closed_are_dropped_quietly() -> None:
         gone,
     )
     gone.close()
-    committer = committer_module.committer
     with error_log() as records:
-        # As store() queues a delivery, but from a loop that closed while it waited.
-        with committer._lock:
-            committer._waiting += 1
-        committer._queue.put(orphan)
-        body = push(30)
-        status, answer = await post(body, github_headers(body, "s3cret"))
-    assert status == 200, answer
+        # Queued as store() queues a delivery, from a loop that closed while it waited.
+        with thread._lock:
+            thread._waiting += 1
+        thread._queue.put(orphan)
+        after = Event(
+            endpoint=endpoint, provider="github", delivery_id="after", body=b"{}"
+        )
+        async with asyncio.timeout(30):
+            pk, created = await thread.store(after)
+    assert created
     assert not records, describe(records)
     # The orphan's delivery was stored all the same, and so was the one after it.
     assert await Event.objects.filter(delivery_id="orphan").aexists()
-    assert await Event.objects.filter(pk=answer["id"]).aexists()
+    assert await Event.objects.filter(pk=pk, delivery_id="after").aexists()
 
 
 @override_settings(WEBHOOKS_REJECTION_LIMIT=(2, 60))
