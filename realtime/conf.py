@@ -55,5 +55,10 @@ class Settings:
         """
         return cast(float, setting("REALTIME_RECHECK_SECONDS", 30.0))
 
+    @property
+    def RATES_SECONDS(self) -> float:
+        """How often the live page asks the server for its rates, chart and queue figures."""
+        return cast(float, setting("REALTIME_RATES_SECONDS", 5.0))
+
 
 conf = Settings()

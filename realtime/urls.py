@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, re_path
 
 from realtime import views
 
@@ -15,5 +15,11 @@ urlpatterns: list[URLPattern] = [
         "webhooks/live/events/<int:id>/",
         admin.site.admin_view(views.event_detail),
         name="event_detail",
+    ),
+    path("webhooks/live/rates/", admin.site.admin_view(views.rates), name="rates"),
+    re_path(
+        r"^webhooks/live/endpoints/(?P<slug>[-a-zA-Z0-9_]+)/(?P<action>pause|resume)/$",
+        admin.site.admin_view(views.endpoint_processing),
+        name="endpoint_processing",
     ),
 ]

@@ -15,15 +15,24 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
+from realtime.conf import conf
 from realtime.queries import REPLAY_PERMISSION, VIEW_PERMISSION
+from realtime.rates import report as rates_report
 from realtime.wire import event_summary, rejection_summary
-from webhooks.models import Event, Rejection
+from webhooks import pausing
+from webhooks.models import Endpoint, Event, Rejection
+from webhooks.observability import tallies
 
 #: Where the consumer listens (CONTRACT.md section 7); the page builds ws: or wss: from it.
 WEBSOCKET_PATH = "/ws/webhooks/"
 #: The detail URL with a placeholder id, which the page's script swaps for a real one.
 ID_PLACEHOLDER = 0
+#: Pausing and resuming from the page.
+CHANGE_ENDPOINT_PERMISSION = "webhooks.change_endpoint"
+#: The pause URL with a placeholder slug, which the script swaps for a real one.
+SLUG_PLACEHOLDER = "endpoint-slug"
 #: Rejections rendered with the page; the socket only pushes new ones.
 RECENT_REJECTIONS = 20
 
@@ -39,12 +48,50 @@ def live(request: HttpRequest) -> HttpResponse:
         # The page learns URLs through data-attributes: no inline script, so a
         # strict Content-Security-Policy holds.
         "detail_url": reverse("realtime:event_detail", args=[ID_PLACEHOLDER]),
+        "rates_url": reverse("realtime:rates"),
+        "rates_seconds": conf.RATES_SECONDS,
+        "processing_url": reverse(
+            "realtime:endpoint_processing", args=[SLUG_PLACEHOLDER, "pause"]
+        ),
+        "can_pause": request.user.has_perm(CHANGE_ENDPOINT_PERMISSION),
         "events_url": reverse("admin:webhooks_event_changelist"),
         "can_replay": request.user.has_perm(REPLAY_PERMISSION),
         "statuses": Event.Status.values,
         "rejections": recent_rejections(),
     }
     return render(request, "realtime/live.html", context)
+
+
+def rates(request: HttpRequest) -> JsonResponse:
+    """The page's server-computed figures (:mod:`realtime.rates`), polled by its script."""
+    if not request.user.has_perm(VIEW_PERMISSION):
+        return JsonResponse({"error": "forbidden"}, status=403)
+    # This process's counts not yet written: a single-process site sees them now.
+    tallies.flush()
+    return JsonResponse(rates_report())
+
+
+@require_POST
+def endpoint_processing(request: HttpRequest, slug: str, action: str) -> JsonResponse:
+    """Pause or resume an endpoint's processing from the page (``webhooks.change_endpoint``)."""
+    if not request.user.has_perm(CHANGE_ENDPOINT_PERMISSION):
+        return JsonResponse({"error": "forbidden"}, status=403)
+    endpoint = Endpoint.objects.filter(slug=slug).first()
+    if endpoint is None:
+        return JsonResponse({"error": "not_found"}, status=404)
+    if action == "pause":
+        who = request.user.get_username()
+        changed = pausing.pause(endpoint, f"paused on the live page by {who}")
+    else:
+        changed = pausing.resume(endpoint)
+    return JsonResponse(
+        {
+            "endpoint": endpoint.slug,
+            "paused": endpoint.paused,
+            "paused_reason": endpoint.paused_reason,
+            "changed": changed,
+        }
+    )
 
 
 def recent_rejections() -> list[dict[str, Any]]:

@@ -16,7 +16,8 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from webhooks.models import Event
+from webhooks.models import Endpoint, Event
+from webhooks.observability import collector
 
 logger = logging.getLogger("webhooks")
 
@@ -31,12 +32,32 @@ def database_report() -> dict[str, Any]:
         waiting = Event.objects.filter(status__in=WAITING)
         summary = waiting.aggregate(oldest=Min("received_at"))
         pending = waiting.count()
+        lag = collector.queue_lag_seconds()
+        dead = Event.objects.filter(status=Event.Status.FAILED).count()
+        paused = list(
+            Endpoint.objects.filter(paused=True).values_list("slug", flat=True)
+        )
     except DatabaseError:
         logger.warning("Health check: database unavailable", exc_info=True)
-        return {"database": "error", "pending": None, "oldest_pending_seconds": None}
+        return {
+            "database": "error",
+            "pending": None,
+            "oldest_pending_seconds": None,
+            "queue_lag_seconds": None,
+            "dead": None,
+            "paused_endpoints": None,
+        }
     oldest = summary["oldest"]
     age = round((timezone.now() - oldest).total_seconds(), 3) if oldest else 0.0
-    return {"database": "ok", "pending": pending, "oldest_pending_seconds": age}
+    return {
+        "database": "ok",
+        "pending": pending,
+        "oldest_pending_seconds": age,
+        # Age of the oldest event due now (paused endpoints' events left out).
+        "queue_lag_seconds": round(lag, 3),
+        "dead": dead,
+        "paused_endpoints": paused,
+    }
 
 
 async def channel_layer_report() -> str:
@@ -66,6 +87,9 @@ async def check() -> dict[str, Any]:
         "channel_layer": await channel_layer_report(),
         "pending": report["pending"],
         "oldest_pending_seconds": report["oldest_pending_seconds"],
+        "queue_lag_seconds": report["queue_lag_seconds"],
+        "dead": report["dead"],
+        "paused_endpoints": report["paused_endpoints"],
     }
 
 

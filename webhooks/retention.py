@@ -27,11 +27,12 @@ from django.db.models import Model, QuerySet
 from django.utils import timezone
 
 from webhooks.conf import conf
-from webhooks.models import Attempt, Event, Rejection
+from webhooks.models import Attempt, Event, Rejection, Tally
 
 logger = logging.getLogger("webhooks")
 
 FINISHED = (Event.Status.SUCCEEDED, Event.Status.SKIPPED)
+TALLIES_KEPT = timedelta(days=2)
 #: A fixed key for PostgreSQL's advisory lock: one scheduled prune at a time.
 LOCK_KEY = 0x77656268  # "webh"
 
@@ -73,6 +74,8 @@ def prune(now: datetime | None = None, batch_size: int | None = None) -> Pruned:
         # Rejections go with the shorter of the two ages.
         shorter = max(cutoff for _, cutoff in rules)
         total.add(prune_rejections(shorter, batch_size))
+    # The live page's per-minute counts: it shows a day at most.
+    Tally.objects.filter(minute__lt=(now or timezone.now()) - TALLIES_KEPT).delete()
     return total
 
 
@@ -107,11 +110,39 @@ def delete_in_batches(rows: QuerySet[Any], size: int) -> Pruned:
             return pruned
         last = batch[-1]
         with transaction.atomic():
-            _, counts = rows.filter(pk__in=batch).only("pk").delete()
+            if rows.model is Event and only_attempts_refer_to_events():
+                counts = delete_events(rows, batch)
+            else:
+                _, counts = rows.filter(pk__in=batch).only("pk").delete()
         pruned.batches += 1
         pruned.events += counts.get(label(Event), 0)
         pruned.attempts += counts.get(label(Attempt), 0)
         pruned.rejections += counts.get(label(Rejection), 0)
+
+
+def only_attempts_refer_to_events() -> bool:
+    """Whether the app's own attempts are all that points at events.
+
+    Then a batch is three plain statements. A project whose own models refer
+    to events gets Django's delete, which honours their ``on_delete``, at the
+    cost of its smaller statements (it deletes 100 rows per DELETE).
+    """
+    return [rel.related_model for rel in Event._meta.related_objects] == [Attempt]
+
+
+def delete_events(rows: QuerySet[Any], batch: list[int]) -> dict[str, int]:
+    """In the caller's transaction: lock the batch's rows that still match, delete them
+    and their attempts; three statements, whatever the batch size."""
+    still = list(
+        rows.filter(pk__in=batch).select_for_update().values_list("pk", flat=True)
+    )
+    if not still:
+        return {}
+    attempts = Attempt.objects.filter(event_id__in=still)._raw_delete(
+        Attempt.objects.db
+    )
+    events = Event.objects.filter(pk__in=still)._raw_delete(Event.objects.db)
+    return {label(Event): events, label(Attempt): attempts}
 
 
 def label(model: type[Model]) -> str:

@@ -86,11 +86,11 @@ def test_each_batch_is_its_own_short_transaction_of_few_queries(store) -> None:
     assert pruned.events == 5
     # Four finished events in two batches, one failed, one rejection.
     assert pruned.batches == 4
-    # Per batch: choose ids, load their pks, delete attempts, delete rows (and a
+    # Per batch: choose ids, lock those still due, delete attempts, delete rows (and a
     # savepoint around them here, inside the test's transaction); then one empty
-    # look per kind of row. No statement reads a body.
+    # look per kind of row, and one delete of old tallies. No statement reads a body.
     statements = [q["sql"] for q in captured if "SAVEPOINT" not in q["sql"]]
-    assert len(statements) == 4 * 3 + 2 + 3, statements
+    assert len(statements) == 4 * 3 + 2 + 3 + 1, statements
     assert not any('"body"' in sql for sql in statements)
     assert not any('"body"' in query["sql"] for query in captured)
 
@@ -190,3 +190,31 @@ def test_a_running_worker_prunes_on_its_schedule() -> None:
         database.drop()
     assert statuses == [("failed",)], errors
     assert worker.returncode == 0, errors
+
+
+def test_projects_whose_models_refer_to_events_get_djangos_delete(
+    store, monkeypatch
+) -> None:
+    # Django's delete honours their on_delete; the result is the same here.
+    monkeypatch.setattr(retention, "only_attempts_refer_to_events", lambda: False)
+    pruned = retention.prune(batch_size=2)
+    assert (pruned.events, pruned.attempts, pruned.rejections) == (5, 5, 1)
+    assert len(remaining()) == 13
+
+
+def test_the_plain_statements_are_chosen_when_only_attempts_refer_to_events() -> None:
+    assert retention.only_attempts_refer_to_events()
+
+
+def test_the_live_pages_tallies_are_kept_two_days(store) -> None:
+    from webhooks.models import Tally
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    for days in (1, 3):
+        Tally.objects.create(
+            endpoint=store, minute=now - timedelta(days=days), received=1
+        )
+    retention.prune()
+    assert list(Tally.objects.values_list("minute", flat=True)) == [
+        now - timedelta(days=1)
+    ]

@@ -5,7 +5,8 @@
 import { Connection } from "./connection.js";
 import { DetailPanel } from "./detail.js";
 import { Feed } from "./feed.js";
-import { Counters, RejectionStrip } from "./panels.js";
+import { RejectionStrip } from "./panels.js";
+import { Rates } from "./rates.js";
 import { EventStore } from "./store.js";
 import { EventTable } from "./table.js";
 
@@ -17,7 +18,14 @@ const byId = (id) => document.getElementById(id);
 function main(root) {
   const store = new EventStore();
   const rejections = new RejectionStrip(byId("live-rejections"), byId("live-rejections-empty"));
-  const counters = new Counters(store, rejections, byId("live-counters"));
+  const rates = new Rates(root, {
+    counters: byId("live-counters"),
+    at: byId("live-rates-at"),
+    chart: byId("live-chart"),
+    peak: byId("live-chart-peak"),
+    ranges: [...root.querySelectorAll(".live-ranges button")],
+    queue: byId("live-queue"),
+  });
   const detail = new DetailPanel(detailElements(), {
     urlFor: (id) => root.dataset.detailUrl.replace(/\/0\/$/, `/${id}/`),
     replay: (id) => connection.send({ type: "replay", id }),
@@ -43,13 +51,11 @@ function main(root) {
     onEvents: (records) => {
       filters.learn(records);
       for (const record of records) detail.update(record);
-      counters.changed();
       pause.update();
       table.schedule();
     },
     onRejection: (rejection) => {
       rejections.add(rejection);
-      counters.changed();
     },
     onError: (error) => {
       detail.failed(error.error);
@@ -62,7 +68,7 @@ function main(root) {
     onState: showState,
   });
   table.render();
-  counters.refresh();
+  rates.start();
   connection.start();
 }
 
