@@ -144,6 +144,16 @@ def test_readme_install_section_serves_a_signed_delivery_on_the_live_page(
     tests = newcomer.manage("test", "shop", "--noinput", check=False)
     assert tests.returncode == 0, tests.stderr
     assert re.search(r"Ran 3 tests.*\n\nOK", tests.stderr, flags=re.DOTALL)
+    (newcomer.site / "shop" / "test_payments.py").write_text(
+        readme_block("testing:pytest")
+    )
+    pytest_run = newcomer.run(
+        "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+        "--ds=mysite.settings", "shop/test_payments.py",
+        check=False,
+    )  # fmt: skip
+    assert pytest_run.returncode == 0, pytest_run.stdout + pytest_run.stderr
+    assert "1 passed" in pytest_run.stdout
 
     added = newcomer.manage(
         "webhooks_endpoint", "add", "github-main", "--provider", "github",
