@@ -240,6 +240,8 @@ def test_a_lost_message_is_swept_and_a_task_delivered_twice_runs_the_handler_onc
 ) -> None:
     port = setup.project.serve()
     lost, twice = post(port, {"n": 1}), post(port, {"n": 2})
+    # Tasks are enqueued once the answers are given: wait for both, then lose them.
+    wait_until(lambda: setup.waiting_messages() == 2)
     setup.drop_messages()
     enqueue_again(setup, twice, twice)
     assert setup.waiting_messages() == 2  # none for the lost event
