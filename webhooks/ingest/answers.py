@@ -9,9 +9,9 @@ from webhooks.delivery import Answer
 
 
 def stored(event_id: int, created: bool) -> Answer:
-    return Answer.json(
-        200, {"status": "received" if created else "duplicate", "id": event_id}
-    )
+    # The most frequent answer, written out: what json.dumps gives, byte for byte.
+    status = b"received" if created else b"duplicate"
+    return Answer(200, b'{"status": "%s", "id": %d}' % (status, event_id))
 
 
 def ignored() -> Answer:

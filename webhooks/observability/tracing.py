@@ -15,6 +15,7 @@ every call here returns at once.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,13 +40,20 @@ def enabled() -> bool:
     return AVAILABLE and conf.TRACING
 
 
+@functools.cache
+def _tracer() -> Any:
+    # Kept: finding the provider reads the environment on every call, a cost
+    # per delivery. The API's tracer follows a provider the project sets later.
+    return trace.get_tracer(TRACER_NAME)
+
+
 @contextlib.contextmanager
 def span(name: str, kind: str = "internal", **attributes: Any) -> Iterator[Any]:
     """A span named ``name`` around the block (None when tracing is off)."""
     if not enabled():
         yield None
         return
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = _tracer()
     with tracer.start_as_current_span(
         name,
         kind=SpanKind.SERVER if kind == "server" else SpanKind.INTERNAL,
@@ -87,7 +95,7 @@ def processing(event: Any) -> Iterator[Any]:
         ).get_span_context()
         if stored.is_valid:
             links.append(Link(stored))
-    tracer = trace.get_tracer(TRACER_NAME)
+    tracer = _tracer()
     with tracer.start_as_current_span(
         "webhooks.process",
         kind=SpanKind.CONSUMER,
