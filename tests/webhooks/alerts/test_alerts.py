@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+import django
 import pytest
 from django.core import mail
 from django.test import override_settings
@@ -23,8 +24,15 @@ from webhooks.processing import queue as processing
 
 pytestmark = pytest.mark.django_db
 
+# Django 6 takes plain addresses and deprecates the (name, address) pairs 5.2 needs.
+ADMINS = (
+    ["ops@example.com"] if django.VERSION >= (6, 0) else [("Ops", "ops@example.com")]
+)
+LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 ALERTS = {
-    "ADMINS": [("Ops", "ops@example.com")],
+    "ADMINS": ADMINS,
+    # Django 6.1 asks for MAILERS (and warns without it); earlier versions ignore it.
+    "MAILERS": {"default": {"BACKEND": LOCMEM}},
     "WEBHOOKS_ALERT_MIN_RUNS": 4,
     "WEBHOOKS_ALERT_FAILURE_RATE": 0.5,
     "WEBHOOKS_MAX_ATTEMPTS": 1,
