@@ -206,7 +206,7 @@ def families() -> Families | None:
     return _families
 
 
-_queue_gauges_registered = False
+_queue_collector: Any = None
 
 
 def _offer_queue_gauges() -> None:
@@ -216,18 +216,22 @@ def _offer_queue_gauges() -> None:
     ``PROMETHEUS_MULTIPROC_DIR`` it reads only the files, so there the queue
     gauges are on this app's own scrape URL alone).
     """
-    global _queue_gauges_registered
+    global _queue_collector
     from django.apps import apps
 
-    if apps.is_installed("django_prometheus") and not multiprocess_dir():
+    if (
+        apps.is_installed("django_prometheus")
+        and not multiprocess_dir()
+        and _queue_collector is None
+    ):
         from webhooks.observability.collector import QueueCollector
 
-        prometheus_client.REGISTRY.register(QueueCollector())
-        _queue_gauges_registered = True
+        _queue_collector = QueueCollector()
+        prometheus_client.REGISTRY.register(_queue_collector)
 
 
 def queue_collector_in_default_registry() -> bool:
-    return _queue_gauges_registered
+    return _queue_collector is not None
 
 
 def multiprocess_dir() -> str | None:

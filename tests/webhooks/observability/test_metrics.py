@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 from django.utils import timezone
 
@@ -320,3 +321,33 @@ def test_without_the_extra_deliveries_work_and_nothing_is_registered() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+def test_django_prometheus_scrape_shows_the_families_and_the_queue_gauges(
+    endpoint, rf
+) -> None:
+    pytest.importorskip(
+        "django_prometheus"
+    )  # not in the test group: it caps Django below 6.1
+    from django_prometheus.exports import ExportToDjangoView
+    from prometheus_client import REGISTRY
+
+    make_event(
+        endpoint, "waiting", next_attempt_at=timezone.now() - timedelta(minutes=3)
+    )
+    with override_settings(
+        INSTALLED_APPS=[*settings.INSTALLED_APPS, "django_prometheus"]
+    ):
+        metrics._offer_queue_gauges()
+    try:
+        assert metrics.queue_collector_in_default_registry()
+        text = ExportToDjangoView(rf.get("/metrics")).content.decode()
+        assert value(text, "webhooks_events", status="pending") == 1
+        assert value(text, "webhooks_queue_lag_seconds") >= 180
+        assert "webhooks_deliveries_received" in families(text)
+        # Our own scrape does not list the queue gauges twice.
+        ours = Client().get("/metrics/").content.decode()
+        assert ours.count("# TYPE webhooks_queue_lag_seconds gauge") == 1
+    finally:
+        REGISTRY.unregister(metrics._queue_collector)
+        metrics._queue_collector = None
