@@ -8,8 +8,8 @@ on the event. Processing, maybe hours later and in another process, opens
 ``webhooks.process`` for each run of an event's handlers, linked to that stored
 context, with one ``webhooks.handler`` span per handler inside. Exporting is
 the host project's business (the OpenTelemetry SDK and an exporter, set up as
-usual); without an SDK the API's spans are free no-ops, and without the extra
-every call here returns at once.
+usual); without an SDK's provider set, or without the extra, every call here
+returns at once.
 """
 
 from __future__ import annotations
@@ -37,7 +37,14 @@ TRACER_NAME = "webhooks"
 
 
 def enabled() -> bool:
-    return AVAILABLE and conf.TRACING
+    # Until the project sets a provider (the SDK) the API's spans record
+    # nothing and carry no context, yet each costs as much as verifying a
+    # signature: skipped, which changes nothing anyone can see.
+    return (
+        AVAILABLE
+        and conf.TRACING
+        and not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    )
 
 
 @functools.cache
