@@ -110,7 +110,7 @@ class Settings:
     @property
     def BATCH_SIZE(self) -> int:
         """Events a worker or the inline runner claims in one round trip."""
-        return cast(int, setting("WEBHOOKS_BATCH_SIZE", 100))
+        return cast(int, setting("WEBHOOKS_BATCH_SIZE", 200))
 
     @property
     def BATCH_SECONDS(self) -> float:
