@@ -18,7 +18,7 @@ from collections.abc import Collection
 from django.db import DatabaseError, connection
 
 from webhooks.conf import conf
-from webhooks.processing import inline
+from webhooks.processing import inline, sweep
 
 logger = logging.getLogger("webhooks")
 
@@ -29,7 +29,8 @@ TASK_MODES = ("tasks", "celery")
 
 
 def new_work(ids: Collection[int] = ()) -> None:
-    """Call after the transaction that made the events ``ids`` due has committed."""
+    """Call after the transaction that made the events ``ids`` (or, without ids, any
+    events) due has committed."""
     mode = conf.PROCESSING
     if mode == "inline":
         inline.runner().wake()
@@ -38,7 +39,12 @@ def new_work(ids: Collection[int] = ()) -> None:
         # only these modes need it.
         from webhooks import tasks
 
-        tasks.enqueue(ids)
+        if ids:
+            tasks.enqueue(ids)
+        else:
+            # Work made due without naming it (an endpoint resumed): hand out
+            # everything due now; a task for an event already in line runs nothing.
+            sweep.sweep(tasks.enqueue, after_seconds=0)
     elif connection.vendor == "postgresql":
         notify()
 

@@ -211,3 +211,12 @@ def test_the_sweep_command_enqueues_overdue_events_once(backend) -> None:
     assert enqueued(backend) == [(event.pk, None)]
     with pytest.raises(CommandError, match="--every must be more than 0"):
         call_command("webhooks_sweep", "--every", "0")
+
+
+def test_work_made_due_without_ids_hands_out_every_due_event(backend) -> None:
+    endpoint = make_endpoint("gh")
+    now = timezone.now()
+    due = make_event(endpoint, "due", next_attempt_at=now - timedelta(seconds=1))
+    make_event(endpoint, "later", next_attempt_at=now + timedelta(minutes=5))
+    dispatch.new_work()  # as resuming a paused endpoint does
+    assert enqueued(backend) == [(due.pk, None)]
