@@ -35,6 +35,19 @@ else:
 
 TRACER_NAME = "webhooks"
 
+#: A provider used instead of OpenTelemetry's global one (see :func:`use_provider`).
+_provider: Any = None
+
+
+def use_provider(provider: Any) -> None:
+    """Open the app's spans with ``provider`` rather than the global one; None: the global.
+
+    The global provider can be set once per process; tests (and projects that
+    keep the app's spans apart) pass their own here.
+    """
+    global _provider
+    _provider = provider
+
 
 def enabled() -> bool:
     # Until the project sets a provider (the SDK) the API's spans record
@@ -47,8 +60,14 @@ def enabled() -> bool:
     )
 
 
-@functools.cache
 def _tracer() -> Any:
+    if _provider is not None:
+        return _provider.get_tracer(TRACER_NAME)
+    return _global_tracer()
+
+
+@functools.cache
+def _global_tracer() -> Any:
     # Kept: finding the provider reads the environment on every call, a cost
     # per delivery. The API's tracer follows a provider the project sets later.
     return trace.get_tracer(TRACER_NAME)

@@ -21,28 +21,24 @@ from opentelemetry.trace import SpanKind, StatusCode
 from tests.factories import make_endpoint
 from tests.webhooks.ingest.test_views import SECRET, github_headers
 from webhooks.models import Event
+from webhooks.observability import tracing
 from webhooks.processing import handlers
 from webhooks.processing import queue as processing
 
 pytestmark = pytest.mark.django_db
 
-EXPORTER = InMemorySpanExporter()
-
-
-def _install() -> None:
-    # A process has one tracer provider; the tests' is set once, on first use.
-    if not isinstance(trace.get_tracer_provider(), TracerProvider):
-        provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
-        trace.set_tracer_provider(provider)
-
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    _install()
-    EXPORTER.clear()
-    yield EXPORTER
-    EXPORTER.clear()
+    # A provider of the test's own: the global one can be set once per process,
+    # and would go on tracing every later test's deliveries.
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_provider(provider)
+    yield exporter
+    tracing.use_provider(None)
+    provider.shutdown()
 
 
 def deliver(client, body: bytes = b'{"a": 1}', secret: str = SECRET):
