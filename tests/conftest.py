@@ -12,6 +12,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from webhooks.ingest import endpoints as lookup
+from webhooks.ingest.breaker import breaker
 from webhooks.ingest.ratelimit import buckets
 from webhooks.processing import handlers
 
@@ -67,6 +68,7 @@ def _fresh_process_state() -> None:
     # Rate-limit buckets and kept endpoints outlive a test's rolled-back rows.
     buckets.clear()
     lookup.forget()
+    breaker.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,10 @@
 """Stop PostgreSQL mid-stream: 503 with Retry-After while it is away, never a 2xx
-without a row, and ingest back by itself when it returns."""
+without a row, and ingest back by itself when it returns.
+
+The first connection failure trips the breaker (webhooks/ingest/breaker.py): from
+then on deliveries are answered without a connection attempt, until its probe
+finds the database back. How fast those 503s come is measured in bench/outage.py.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +50,20 @@ def test_postgres_stopped_mid_stream_answers_503_then_recovers(cluster) -> None:
     finally:
         project.stop_all()
 
+    # Each delivery that asked the database and failed logs this line; the
+    # breaker's 503s ask nothing. At most the deliveries in flight when the
+    # server went (their sessions ended) and those of the next attempt, which
+    # tripped it, asked: one per sending thread each time, each time it tripped.
+    tripped = log.count("unreachable: deliveries are answered 503")
+    closed = log.count("reachable again: deliveries are stored")
+    asked = log.count("not stored: database unavailable")
+    assert tripped >= 1, log[-3000:]
+    assert closed == tripped, log[-3000:]  # it recovered by itself, every time
+    assert log.index("unreachable: deliveries") < log.rindex("reachable again")
+    refused_503 = [o for o in outcomes if o.status == 503]
+    assert asked <= 2 * sender.threads * tripped, (asked, log[-3000:])
+    assert len(refused_503) > asked
+
     statuses = {o.status for o in outcomes}
     assert statuses <= {200, 503}, (sender.summary(), log[-3000:])
     assert all(o.retry_after for o in outcomes if o.status == 503)
@@ -56,4 +75,3 @@ def test_postgres_stopped_mid_stream_answers_503_then_recovers(cluster) -> None:
     # Answers come in order of time: the last ones, after the return, are 2xx again.
     last = sorted(outcomes, key=lambda o: o.at)[-20:]
     assert all(o.acknowledged for o in last), [o.status for o in last]
-    print(f"\nanswers: {dict(sender.summary())}")

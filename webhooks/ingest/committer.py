@@ -49,6 +49,7 @@ from django.db import (
 from django.dispatch import receiver
 
 from webhooks.conf import conf
+from webhooks.ingest.breaker import breaker
 from webhooks.ingest.inserts import (
     NewEvent,
     existing_sql,
@@ -195,6 +196,8 @@ class LoopCommitter:
         for row in rows:
             first.setdefault(row.key, row)
         notify = dispatch.CHANNEL if conf.PROCESSING == "worker" else None
+        if breaker.open:
+            return [known_down()] * len(rows), False
         stored: dict[Key, Outcome]
         try:
             stored = await self.insert(list(first.values()), notify)
@@ -204,11 +207,13 @@ class LoopCommitter:
                 try:
                     stored |= await self.insert([row], notify)
                 except DatabaseError as error:
+                    breaker.saw(error)
                     logger.warning(
                         "Delivery to endpoint %s not stored", row.key[0], exc_info=True
                     )
                     stored[row.key] = error
         except DatabaseError as error:
+            breaker.saw(error)
             return [error] * len(rows), False
         outcomes: list[Outcome] = []
         for row in rows:
@@ -307,6 +312,12 @@ class LoopCommitter:
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()
+
+
+def known_down() -> DatabaseError:
+    # For deliveries queued before the breaker tripped: answered now, not after
+    # a connection attempt that would wait for its timeout.
+    return OperationalError("The database is known to be down")
 
 
 def django_error(error: Exception) -> utils.Error:
@@ -422,8 +433,11 @@ class ThreadCommitter:
     def _commit(self, batch: list[Waiting]) -> None:
         events = [waiting.event for waiting in batch]
         try:
+            if breaker.open:
+                raise known_down()
             outcomes: Sequence[Outcome] = store_batch(events)
         except Exception as error:
+            breaker.saw(error)
             if not isinstance(error, DatabaseError):
                 logger.exception("Storing %d deliveries failed", len(batch))
             # A broken connection is replaced on the next batch.

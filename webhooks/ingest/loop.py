@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from webhooks.delivery import Answer, Delivery
 from webhooks.ingest import answers
+from webhooks.ingest.breaker import breaker
 from webhooks.ingest.committer import Overloaded, committer
 from webhooks.ingest.inserts import NewEvent, payload_text
 from webhooks.ingest.steps import Passage, walk
@@ -55,7 +56,12 @@ async def ingest_async(slug: str, delivery: Delivery) -> Answer:
     if isinstance(outcome, Answer):
         return outcome
     if outcome is not None:  # the database is needed: to decide, or to record a refusal
+        if breaker.open:
+            # It is known to be down: finish() asks it nothing, so no thread is needed.
+            return finish(passage, index)
         return await in_thread(passage, index)
+    if breaker.open:
+        return answers.unavailable()
     row, handshake = verified_row(passage)
     try:
         with tracing.span("webhooks.store", batched=True):
@@ -123,6 +129,7 @@ async def in_thread(passage: Passage, start: int) -> Answer:
 def finish_in_thread(passage: Passage, start: int) -> Answer:
     # No request_started/finished signals on this path: the connection is
     # checked and released here, as Django does around a request.
+    passage.database = not breaker.open
     close_old_connections()
     try:
         return finish(passage, start)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from webhooks.conf import conf
 from webhooks.delivery import Answer, Delivery
 from webhooks.ingest import answers
+from webhooks.ingest.breaker import breaker
 from webhooks.ingest.ratelimit import buckets
 from webhooks.ingest.redaction import redact
 from webhooks.ingest.steps import Passage, Refused, rejections_key, walk
@@ -40,15 +41,19 @@ REJECTED_BODY_KEPT = 4096
 
 def ingest(slug: str, delivery: Delivery) -> Answer:
     """Verify ``delivery`` for the endpoint ``slug``, store it, and say what to answer."""
-    return finish(Passage(slug, delivery, database=True))
+    return finish(Passage(slug, delivery, database=not breaker.open))
 
 
 def finish(passage: Passage, start: int = 0) -> Answer:
-    """The steps from ``start`` on, with the database at hand, then the store."""
-    passage.database = True
+    """The steps from ``start`` on, then the refusal's record or the store.
+
+    With ``passage.database`` False (it is known to be down) nothing here asks
+    the database: a refusal is answered unrecorded, and whatever needs it is 503.
+    """
     try:
         return _finish(passage, start)
-    except DatabaseError:
+    except DatabaseError as error:
+        breaker.saw(error)
         logger.warning(
             "Delivery to %r not stored: database unavailable",
             passage.slug,
@@ -59,13 +64,21 @@ def finish(passage: Passage, start: int = 0) -> Answer:
 
 def _finish(passage: Passage, start: int) -> Answer:
     _, outcome = walk(passage, start)
-    if isinstance(outcome, Refused):
-        endpoint, _ = passage.found
-        reject(endpoint, outcome.reason, passage.delivery)
-        return outcome.answer
     if isinstance(outcome, Answer):
         return outcome
-    assert outcome is None  # with the database at hand no step asks for it
+    if isinstance(outcome, Refused):
+        endpoint, _ = passage.found
+        if passage.database:
+            reject(endpoint, outcome.reason, passage.delivery)
+        else:
+            logger.info(
+                "Delivery to %r rejected, not recorded (database down): %s",
+                endpoint.slug,
+                outcome.reason,
+            )
+        return outcome.answer
+    if outcome is not None or not passage.database:
+        return answers.unavailable()  # a step, or the store, needs the database
     event, handshake = verified_event(passage)
     event_id, created = store(event)
     if handshake is not None:
@@ -213,7 +226,8 @@ def reject(endpoint: Endpoint, reason: str, delivery: Delivery) -> None:
                 rejected_count=F("rejected_count") + 1, last_rejected_at=timezone.now()
             )
             Rejection.trim(endpoint, conf.REJECTIONS_KEPT)
-    except DatabaseError:
+    except DatabaseError as error:
+        breaker.saw(error)
         logger.warning("Rejection for %r not recorded", endpoint.slug, exc_info=True)
     transaction.on_commit(
         partial(

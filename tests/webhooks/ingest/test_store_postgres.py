@@ -12,6 +12,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from tests.factories import make_endpoint
+from tests.webhooks.ingest.test_breaker import wait_until_closed
 from tests.webhooks.ingest.test_loop import post, push, warmed_endpoint
 from tests.webhooks.ingest.test_views import github_headers
 from webhooks.ingest import committer as committer_module
@@ -100,6 +101,8 @@ def test_ingest_recovers_when_the_database_returns() -> None:
     finally:
         connections["default"].close()
         settings_dict["PORT"] = original
+    # The failure tripped the breaker; its probe finds the database back.
+    wait_until_closed()
     up = Client().post(
         "/webhooks/gh/",
         body,
