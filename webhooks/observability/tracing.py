@@ -56,7 +56,10 @@ def enabled() -> bool:
     return (
         AVAILABLE
         and conf.TRACING
-        and not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        and (
+            _provider is not None
+            or not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        )
     )
 
 
