@@ -25,7 +25,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
@@ -132,29 +132,97 @@ def claim_events(
     it). ``only`` limits the claim to these events (a task naming its event).
     """
     now = timezone.now()
-    candidates = due(now)
-    if only is not None:
-        candidates = candidates.filter(pk__in=list(only))
+    named = None if only is None else list(only)
     lease_end = now + timedelta(seconds=conf.LEASE_SECONDS)
     with transaction.atomic():
-        if connection.features.has_select_for_update_skip_locked:
-            # OF self: the joined endpoint rows stay unlocked for other claimers.
-            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        claimed = list(candidates.select_related("endpoint").defer("body")[:limit])
+        sql, params = _claim_statement(limit, named, now)
+        claimed = list(Event.objects.raw(sql, params))
         if not claimed:
             return []
-        Event.objects.filter(pk__in=[event.pk for event in claimed]).update(
-            status=Event.Status.PROCESSING,
-            claimed_by=worker,
-            attempts=F("attempts") + 1,
-            next_attempt_at=lease_end,
-        )
+        # The few endpoints of a batch, read once and shared by its events.
+        wanted = sorted({event.endpoint_id for event in claimed})
+        endpoints = {
+            endpoint.pk: endpoint
+            for endpoint in Endpoint.objects.raw(
+                f"SELECT * FROM {Endpoint._meta.db_table} WHERE id IN ({_marks(wanted)})",
+                wanted,
+            )
+        }
+        for event in claimed:
+            Event.endpoint.field.set_cached_value(event, endpoints[event.endpoint_id])
+        ids = [event.pk for event in claimed]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Event._meta.db_table} SET status = %s, claimed_by = %s,"
+                f" attempts = attempts + 1, next_attempt_at = %s WHERE id IN ({_marks(ids)})",
+                [Event.Status.PROCESSING, worker, _as_param(lease_end), *ids],
+            )
         previous = {event.pk: event.status for event in claimed}
         for event in claimed:
             event.status, event.claimed_by = Event.Status.PROCESSING, worker
             event.attempts, event.next_attempt_at = event.attempts + 1, lease_end
         announce_events(claimed, previous)
     return claimed
+
+
+#: Stands for the time and the named ids in a claim statement compiled once.
+_NOW = datetime(2000, 1, 1, 0, 0, 0, 424242, tzinfo=UTC)
+_FIRST_ID = -424242
+#: Claim statements by database, vendor, limit and number of named events:
+#: building and compiling the due query cost more than running it.
+_statements: dict[
+    tuple[str, str, int, int | None], tuple[str, list[Any], list[int]]
+] = {}
+
+
+def _claim_statement(
+    limit: int, named: list[int] | None, now: datetime
+) -> tuple[str, list[Any]]:
+    """The SELECT of a claim (rows locked, others' locked rows skipped) and its parameters."""
+    key = (
+        connection.alias,
+        connection.vendor,
+        limit,
+        None if named is None else len(named),
+    )
+    if key not in _statements:
+        candidates = due(_NOW)
+        if named is not None:
+            placeholders = [_FIRST_ID - n for n in range(len(named))]
+            candidates = candidates.filter(pk__in=placeholders)
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        query = candidates.defer("body")[:limit].query
+        sql, compiled = query.get_compiler(connection=connection).as_sql()
+        stand_ins = {_NOW, connection.ops.adapt_datetimefield_value(_NOW)}
+        slots = [
+            index
+            for index, value in enumerate(compiled)
+            if not isinstance(value, bool) and value in stand_ins
+        ]
+        if len(slots) != 1:
+            raise RuntimeError("The claim statement's time was not found once")
+        _statements[key] = (sql, list(compiled), slots)
+    sql, compiled, slots = _statements[key]
+    params = list(compiled)
+    params[slots[0]] = _as_param(now)
+    if named is not None:
+        ids = {_FIRST_ID - n: event_id for n, event_id in enumerate(named)}
+        params = [
+            ids.get(value, value) if type(value) is int else value for value in params
+        ]
+    return sql, params
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _as_param(moment: datetime) -> Any:
+    """A time as a parameter of a statement written out (SQLite takes text)."""
+    if connection.vendor == "postgresql":
+        return moment
+    return connection.ops.adapt_datetimefield_value(moment)
 
 
 def renew(ids: Iterable[int], worker: str) -> None:
