@@ -10,6 +10,8 @@ too, where a close code the server refuses reached the browser as 1011.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -159,3 +161,95 @@ def test_socket_answers_any_frame_within_the_contract(replay_allowed) -> None:
         assert not records, describe(records)
 
     run()
+
+
+# --- through a real daphne server ------------------------------------------------------
+
+#: (frame, what the server answers): every one a ``bad_message`` error but the ping.
+SERVED_FRAMES: list[tuple[str | bytes, str]] = [
+    ("x" * 10_000, "bad_message"),
+    (json.dumps({"type": "ping", "pad": "é" * 100_000}), "bad_message"),
+    (b"\x00" * 5000, "bad_message"),
+    (b"", "bad_message"),
+    ("", "bad_message"),
+    ("[" * 4000, "bad_message"),
+    ('{"type": NaN}', "bad_message"),
+    ('{"type": "resume", "after_id": 1e999}', "bad_message"),
+    ('"\\ud800"', "bad_message"),
+    ('{"type": "\\u0000"}', "bad_message"),
+    ('{"type": "replay", "id": "\\udfff"}', "bad_message"),
+    ('{"type": "ping"}', "pong"),
+]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Daphne serving the demo project, a staff session, and the server's log."""
+    from tests.hostile import LiveServer
+
+    database = tmp_path_factory.mktemp("frames") / "db.sqlite3"
+    server = LiveServer("daphne", f"sqlite:///{database}")
+    try:
+        server.project.manage("migrate", "--verbosity", "0")
+        session = server.project.staff_session()
+        server.start()
+        yield server, session
+    finally:
+        server.stop()
+
+
+def served_socket(server, session: str):
+    from websockets.asyncio.client import connect
+
+    return connect(
+        f"ws://127.0.0.1:{server.port}/ws/webhooks/",
+        origin=f"http://127.0.0.1:{server.port}",
+        additional_headers={"Cookie": f"sessionid={session}"},
+        max_size=None,
+    )
+
+
+async def greeted(socket) -> None:
+    for expected in ("hello", "snapshot"):
+        assert json.loads(await socket.recv())["type"] == expected
+
+
+def test_daphne_answers_every_hostile_frame_and_keeps_the_socket_open(served) -> None:
+    server, session = served
+
+    async def exchange() -> list[str]:
+        answers = []
+        async with served_socket(server, session) as socket:
+            await greeted(socket)
+            for frame, _ in SERVED_FRAMES:
+                await socket.send(frame)
+                async with asyncio.timeout(TIMEOUT * 3):
+                    answer = json.loads(await socket.recv())
+                answers.append(answer.get("error", answer["type"]))
+        return answers
+
+    answers = asyncio.run(exchange())
+
+    assert answers == [expected for _, expected in SERVED_FRAMES]
+    assert not server.new_errors()
+
+
+def test_daphne_drops_a_text_frame_that_is_not_utf8_without_a_1011(served) -> None:
+    # A raw surrogate cannot cross a real server: its WebSocket layer fails the
+    # connection (RFC 6455: 1007, or dropped, which the client sees as 1006)
+    # before the application sees the frame.
+    from websockets.exceptions import ConnectionClosed
+
+    server, session = served
+
+    async def exchange() -> int | None:
+        async with served_socket(server, session) as socket:
+            await greeted(socket)
+            await socket.send(b'{"type": "\xed\xa0\x80"}', text=True)
+            with contextlib.suppress(ConnectionClosed):
+                async with asyncio.timeout(TIMEOUT * 3):
+                    await socket.recv()
+            return socket.close_code
+
+    assert asyncio.run(exchange()) in (1006, 1007)
+    assert not server.new_errors()
