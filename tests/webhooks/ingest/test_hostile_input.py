@@ -171,6 +171,10 @@ bodies = st.one_of(
     # Non-finite numbers and lone surrogates, escaped and raw, and NUL.
     odd_documents,
     raw_odd_bodies,
+    # Raw surrogates (as UTF-8 would encode them, which it must not), in JSON.
+    st.sampled_from(
+        [b'"\xed\xa0\x80"', b'{"id": "\xed\xbf\xbf"}', b'{"type": "a\xed\xa0\x80"}']
+    ),
 )
 queries = st.one_of(
     st.just(""),
@@ -322,10 +326,45 @@ def secrets(db) -> dict[str, str]:
     return made
 
 
+def classify(plan: Plan, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Count the hostile classes an example holds (Hypothesis's statistics show them)."""
+    body, lowered = plan.body, plan.body.lower()
+    found = {
+        "non-finite number": any(
+            word in body for word in (b"1e999", b"NaN", b"Infinity")
+        ),
+        "surrogate, escaped": any(
+            escape in lowered
+            for escape in (
+                b"\\ud8",
+                b"\\ud9",
+                b"\\uda",
+                b"\\udb",
+                b"\\udc",
+                b"\\udd",
+                b"\\ude",
+                b"\\udf",
+            )
+        ),
+        "surrogate, raw": b"\xed\xa0" in body or b"\xed\xbf" in body,
+        "NUL in the body": b"\x00" in body or b"\\u0000" in body,
+        "NUL in the delivery id": "\x00" in plan.delivery_id,
+        "NUL in the query string": "%00" in plan.query,
+        "NUL in the slug": "\x00" in plan.slug or "%00" in plan.slug,
+        "NUL in a header value": any("\x00" in value for value in plan.extra.values())
+        or any(b"\x00" in value for _, value in extra or []),
+        "NUL in a header name": any(b"\x00" in name for name, _ in extra or []),
+    }
+    for name, present in found.items():
+        if present:
+            event(f"class: {name}")
+
+
 def check(
     plan: Plan, before: int, after: int, status: int, body: bytes, records: list[Any]
 ) -> None:
     event("stored" if plan.stores else "refused")
+    classify(plan)
     assert not records, describe(records)
     if plan.stores:
         assert status == 200, plan
@@ -518,6 +557,7 @@ def test_asgi_application_answers_any_request_within_the_contract(
         answer = async_to_sync(drive)(raw, target, raw.headers(signature))
     after = Event.objects.count()
     event(f"answered {answer['status']}" if answer else "hung up")
+    classify(raw.plan, raw.extra)
     if answer is None:
         assert not records, describe(records)
         assert after == before
@@ -621,6 +661,7 @@ def test_real_servers_answer_any_request_without_a_5xx_or_an_error_log(
         server.port, head, raw.plan.body, hang_up_after=hang_up, timeout=15
     )
     errors = server.new_errors()
+    classify(raw.plan, raw.extra)
     assert not errors, errors
     if answer is None:
         event("hung up")
