@@ -2,12 +2,15 @@
 processing them and 100 dashboards connected over Redis, sampling the resident
 memory (RSS) of the server and the worker every few seconds.
 
-    python -m bench.soak [--deliveries 100000] [--rate 150] [--dashboards 100]
+    python -m bench.soak [--deliveries 100000 | --minutes 30] [--rate 150]
+                         [--dashboards 100] [--every 5] [--warmup-minutes M]
 
-Reports the RSS curve, and what was lost (a 2xx without a row), duplicated (more
-than one row for a delivery id), and missing on any dashboard once it has
-resumed. Not part of make test or make bench (make soak): a full run takes about
-15 minutes on two idle cores.
+Reports the RSS curve and whether each process's RSS stayed flat after warm-up
+(no sample more than 10 % above the first one after it), and what was lost (a
+2xx without a row), duplicated (more than one row for a delivery id), and
+missing on any dashboard once it has resumed. Not part of make test or make
+bench (make soak): 100,000 deliveries take about 15 minutes on two idle cores;
+--minutes 30 sends for half an hour at the rate.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from websockets.typing import Origin
 from tests.servers import Postgres, Project, Redis
 
 SECRET = "soak-secret"
+#: RSS after warm-up may rise this much above its first sample and still be flat.
+FLAT_WITHIN = 0.10
 
 
 class Dashboard:
@@ -103,6 +108,9 @@ class Dashboard:
     def missing(self, ids: list[int]) -> int:
         return sum(not self.holds(i) for i in ids)
 
+    def first_missing(self, ids: list[int]) -> int | None:
+        return next((i for i in ids if not self.holds(i)), None)
+
     async def sweep(self, after_id: int) -> None:
         """Resume from before the first delivery, as a page reloaded after the run would."""
         self.swept.clear()
@@ -141,7 +149,6 @@ async def send(
     ) as client:
 
         async def post(n: int) -> None:
-            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
             delivery = f"soak-{n}"
             body = json.dumps({"delivery": delivery, "ref": "refs/heads/main"}).encode()
             digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
@@ -165,7 +172,19 @@ async def send(
                     return
                 await asyncio.sleep(min(2**attempt * 0.1, 5))
 
-        await asyncio.gather(*(post(n) for n in range(deliveries)))
+        # Tasks are made on schedule, not all at once: a 30-minute run has
+        # hundreds of thousands of deliveries. Those still waiting for their 2xx
+        # (retries included) are bounded, as a provider's queue is.
+        pending: set[asyncio.Task[None]] = set()
+        open_slots = asyncio.Semaphore(1024)
+        for n in range(deliveries):
+            await asyncio.sleep(max(0.0, start + n / rate - time.monotonic()))
+            await open_slots.acquire()
+            task = asyncio.create_task(post(n))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            task.add_done_callback(lambda _: open_slots.release())
+        await asyncio.gather(*pending)
     return acknowledged
 
 
@@ -201,7 +220,13 @@ async def soak(options: argparse.Namespace) -> dict[str, Any]:
         ids = sorted(acknowledged.values())
         await asyncio.sleep(10)
         missed_live = max((board.missing(ids) for board in boards), default=0)
-        await asyncio.gather(*(board.sweep(ids[0] - 1) for board in boards))
+        # Each page resumes from before the first event it lacks, as a reloaded
+        # page would from what it holds (from the start, a long run's 100 pages
+        # would read every event a hundred times over).
+        gaps = [(board, board.first_missing(ids)) for board in boards]
+        await asyncio.gather(
+            *(board.sweep(first - 1) for board, first in gaps if first is not None)
+        )
         missing = max((board.missing(ids) for board in boards), default=0)
         sampler.cancel()
         curve.append(
@@ -250,18 +275,53 @@ async def report_progress(progress: list[int], total: int) -> None:
         print(f"  {progress[0]}/{total} acknowledged", flush=True)
 
 
+def flatness(
+    curve: list[dict[str, Any]], name: str, warmup_seconds: float
+) -> tuple[str, str]:
+    """Whether ``name``'s RSS stayed within FLAT_WITHIN of its first sample after warm-up."""
+    after = [row[name] for row in curve if row["t"] >= warmup_seconds]
+    if len(after) < 2:
+        return "unknown", "too few samples after warm-up"
+    base, peak, last = after[0], max(after), after[-1]
+    growth = (peak - base) / base if base else 0.0
+    verdict = "flat" if growth <= FLAT_WITHIN else "GROWING"
+    return verdict, f"{base} -> peak {peak}, last {last} MiB ({growth:+.1%})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=100_000)
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        help="send for this long at the rate (sets the number of deliveries)",
+    )
     parser.add_argument("--rate", type=float, default=150, help="deliveries per second")
     parser.add_argument("--dashboards", type=int, default=100)
     parser.add_argument(
         "--every", type=float, default=5, help="seconds between RSS samples"
     )
-    result = asyncio.run(soak(parser.parse_args()))
+    parser.add_argument(
+        "--warmup-minutes",
+        type=float,
+        help="RSS before this is warm-up (default: a sixth of the run)",
+    )
+    options = parser.parse_args()
+    if options.minutes is not None:
+        options.deliveries = max(1, round(options.minutes * 60 * options.rate))
+    result = asyncio.run(soak(options))
     curve = result.pop("rss_curve")
     for name, value in result.items():
-        print(f"{name:>28}: {value}")
+        print(f"{name:>32}: {value}")
+    warmup = (
+        options.warmup_minutes * 60
+        if options.warmup_minutes is not None
+        else options.deliveries / options.rate / 6
+    )
+    for name in ("server_mib", "worker_mib"):
+        verdict, detail = flatness(curve, name, warmup)
+        label = f"{name.removesuffix('_mib')} RSS after {warmup:.0f} s warm-up"
+        print(f"{label:>32}: {verdict} within {FLAT_WITHIN:.0%}: {detail}")
     print("\n     t (s)  server RSS (MiB)  worker RSS (MiB)")
     for row in curve:
         print(f"{row['t']:>10}  {row['server_mib']:>16}  {row['worker_mib']:>16}")
