@@ -60,25 +60,58 @@ def on_delivery_rejected(
 
 
 def publish(payload: dict[str, Any]) -> None:
-    """Send one dashboard message to every server process's hub, within the bound."""
+    """Send one dashboard message to every server process's hub, within the bound.
+
+    This process's hubs get it at once, from whatever thread (no channel layer,
+    no thread hop from their own loop). The layer carries it to other processes;
+    the in-memory one reaches none, so it is not used. Called in an event loop,
+    the layer's send runs as a task of that loop rather than blocking it.
+    """
     layer = get_channel_layer()
-    if layer is None or not reaches_anyone(layer):
+    if layer is None:
         return
+    reached = hub.deliver_here(payload)
+    if isinstance(layer, InMemoryChannelLayer):
+        if reached:
+            stats["sent"] += 1
+        return
+    envelope = {"type": HUB_MESSAGE, "message": payload}
+    if reached:
+        envelope["origin"] = hub.PROCESS
     try:
-        async_to_sync(_send)(layer, payload)
-    except Exception:
-        stats["failed"] += 1
-        logger.warning("Dashboard broadcast dropped", exc_info=True)
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        try:
+            async_to_sync(_send)(layer, envelope)
+        except Exception:
+            _failed()
+        else:
+            stats["sent"] += 1
+        return
+    task = loop.create_task(_send(layer, envelope))
+    _sending.add(task)
+    task.add_done_callback(_sent)
+
+
+#: Layer sends under way from an event loop; the loop keeps only weak references.
+_sending: set[asyncio.Task[None]] = set()
+
+
+def _sent(task: asyncio.Task[None]) -> None:
+    _sending.discard(task)
+    if task.cancelled() or task.exception() is not None:
+        _failed(task.exception() if not task.cancelled() else None)
     else:
         stats["sent"] += 1
 
 
-def reaches_anyone(layer: BaseChannelLayer) -> bool:
-    # The in-memory layer never leaves this process: without a hub here (no page
-    # open on this server, or a worker process), a send would reach nobody.
-    return not isinstance(layer, InMemoryChannelLayer) or hub.running_here()
+def _failed(error: BaseException | None = None) -> None:
+    stats["failed"] += 1
+    logger.warning(
+        "Dashboard broadcast dropped", exc_info=error if error is not None else True
+    )
 
 
-async def _send(layer: BaseChannelLayer, payload: dict[str, Any]) -> None:
+async def _send(layer: BaseChannelLayer, envelope: dict[str, Any]) -> None:
     async with asyncio.timeout(conf.SEND_TIMEOUT_SECONDS):
-        await layer.group_send(conf.GROUP, {"type": HUB_MESSAGE, "message": payload})
+        await layer.group_send(conf.GROUP, envelope)

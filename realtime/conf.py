@@ -23,8 +23,9 @@ class Settings:
 
     @property
     def TICK_SECONDS(self) -> float:
-        """How long a burst is gathered before one frame goes to every socket."""
-        return cast(float, setting("REALTIME_TICK_SECONDS", 0.05))
+        """Shortest time between two frames to every socket: a burst arriving within
+        it shares one frame (the first message after a quiet tick goes at once)."""
+        return cast(float, setting("REALTIME_TICK_SECONDS", 0.005))
 
     @property
     def MAX_FRAMES_PER_SECOND(self) -> float:

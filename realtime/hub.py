@@ -3,9 +3,15 @@
 Each delivery reaches a process once, whatever the number of dashboards open
 on it. The hub encodes it to JSON once, gathers a burst for a short tick, and
 hands the same frame (a ``batch`` when the burst holds several messages) to
-every socket. Each socket has a bounded queue and its own sender task, so a
-slow client never holds up the others; one that falls too far behind is
-closed, and its page reconnects and catches up with ``resume``.
+every socket; where the server lets the hub reach a socket's connection
+(daphne, uvicorn: see ``realtime.transports``) the WebSocket frame itself is
+built once and its bytes written to each connection. A socket that cannot take
+a frame at once gets a bounded queue and a sender task, so a slow client never
+holds up the others; one that falls too far behind is closed, and its page
+reconnects and catches up with ``resume``.
+
+A message published in this process goes straight to its hubs, without the
+channel layer (see :func:`deliver_here`); the layer carries it to the others.
 
 The channel layer is at-most-once. When the hub loses it (Redis restarted),
 every socket is closed so that pages reconnect and resynchronise from the
@@ -18,14 +24,17 @@ import asyncio
 import json
 import logging
 import math
+import uuid
 import weakref
 from typing import Any, Protocol
 
+from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 
-from realtime import backpressure
+from realtime import backpressure, queries, transports
 from realtime.backpressure import Flow
 from realtime.conf import conf
+from realtime.wire import message
 from webhooks.observability import metrics
 
 logger = logging.getLogger("realtime")
@@ -51,24 +60,68 @@ class Socket(Protocol):
     ) -> None: ...
 
 
-class Subscriber:
-    """A socket's place in the hub: a bounded queue drained by its own task."""
+class Frame:
+    """One message or batch for every socket: its JSON text, and the WebSocket frame
+    carrying it, built once on first use and then written to each connection."""
 
-    def __init__(self, socket: Socket, capacity: int, flow: Flow | None = None) -> None:
+    __slots__ = ("_wire", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._wire: bytes | None = None
+
+    @property
+    def wire(self) -> bytes:
+        if self._wire is None:
+            self._wire = transports.text_frame(self.text.encode())
+        return self._wire
+
+
+class Subscriber:
+    """A socket's place in the hub.
+
+    A frame goes straight onto the server's connection when it can (a direct
+    writer, nothing queued, the write buffer below its mark): no task, no queue.
+    Otherwise it waits in a bounded queue drained by a task of its own, which
+    exists only while frames wait, so a slow client never holds up the others.
+    """
+
+    def __init__(
+        self,
+        socket: Socket,
+        capacity: int,
+        flow: Flow | None = None,
+        writer: transports.Writer | None = None,
+    ) -> None:
         self.socket = socket
         self.flow = flow
-        self.queue: asyncio.Queue[str] = asyncio.Queue(capacity)
+        self.writer = writer
+        self.queue: asyncio.Queue[Frame] = asyncio.Queue(capacity)
         self.task: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
         self.closing = False
+        self.started = False
 
     def start(self) -> None:
         """Begin sending; frames offered earlier wait in the queue until now."""
-        self.task = asyncio.create_task(self._drain())
+        self.started = True
+        if not self.queue.empty():
+            self._drain_soon()
 
-    def offer(self, frame: str) -> None:
+    def offer(self, frame: Frame | str) -> None:
         if self.closing:
             metrics.dashboard_frames_dropped()
+            return
+        if isinstance(frame, str):
+            frame = Frame(frame)
+        writer = self.writer
+        if (
+            self.started
+            and self.task is None
+            and writer is not None
+            and not writer.blocked
+        ):
+            writer.write(frame.wire)
             return
         try:
             self.queue.put_nowait(frame)
@@ -80,6 +133,9 @@ class Subscriber:
                 CLOSE_TOO_SLOW,
             )
             self.close_soon(CLOSE_TOO_SLOW)
+            return
+        if self.started and self.task is None:
+            self._drain_soon()
 
     def close_soon(self, code: int) -> None:
         if not self.closing:
@@ -93,18 +149,41 @@ class Subscriber:
             logger.info("Socket could not be closed; it is gone already", exc_info=True)
 
     async def stop(self) -> None:
+        self.closing = True
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
 
+    def _drain_soon(self) -> None:
+        self.task = asyncio.create_task(self._drain())
+        self.task.add_done_callback(_log_failure)
+
     async def _drain(self) -> None:
-        while True:
-            frame = await self.queue.get()
-            if self.flow is not None:
-                # The client is not reading: hold back, so the queue fills and
-                # offer() closes the socket, rather than the server's memory filling.
-                await self.flow.wait()
-            await self.socket.send(text_data=frame)
+        try:
+            while not self.queue.empty():
+                frame = self.queue.get_nowait()
+                if self.writer is not None:
+                    while self.writer.blocked:
+                        # The client is not reading: hold back, so the queue fills and
+                        # offer() closes the socket, rather than the server's memory filling.
+                        await asyncio.sleep(backpressure.POLL_SECONDS)
+                    self.writer.write(frame.wire)
+                    continue
+                if self.flow is not None:
+                    await self.flow.wait()
+                await self.socket.send(text_data=frame.text)
+        finally:
+            # No await between the last look at the queue and this: an offer made
+            # after it starts a new drain, one made before it was drained here.
+            if self.task is asyncio.current_task():
+                self.task = None
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.info(
+            "A dashboard socket stopped taking frames", exc_info=task.exception()
+        )
 
 
 class Hub:
@@ -116,6 +195,8 @@ class Hub:
         self.pending: list[str] = []
         self.wakeup = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self.loop = asyncio.get_running_loop()
+        self.snapshot_read: asyncio.Future[tuple[int, Frame]] | None = None
 
     async def start(self) -> None:
         self.channel = await self.layer.new_channel()
@@ -137,15 +218,40 @@ class Hub:
                 "Hub could not leave its group; it expires by itself", exc_info=True
             )
 
-    def add(self, socket: Socket, flow: Flow | None = None) -> Subscriber:
-        subscriber = Subscriber(socket, conf.SOCKET_QUEUE_FRAMES, flow)
+    def add(
+        self,
+        socket: Socket,
+        flow: Flow | None = None,
+        writer: transports.Writer | None = None,
+    ) -> Subscriber:
+        subscriber = Subscriber(socket, conf.SOCKET_QUEUE_FRAMES, flow, writer)
         self.subscribers.add(subscriber)
         return subscriber
 
     def publish(self, payload: dict[str, Any]) -> None:
         """Queue one message (from the layer, or local) for the next frame."""
-        self.pending.append(json.dumps(payload, separators=(",", ":")))
+        self.publish_encoded(encode(payload))
+
+    def publish_encoded(self, message: str) -> None:
+        """As :meth:`publish`, for a message encoded already (once for every hub here)."""
+        self.pending.append(message)
+        # A snapshot read before this message may miss its event: the next socket
+        # to join reads a new one.
+        self.snapshot_read = None
         self.wakeup.set()
+
+    async def snapshot(self) -> tuple[int, Frame]:
+        """The newest event id and the ``snapshot`` frame, read and encoded once for
+        every socket that joins before the next message.
+
+        A socket joins before it asks, so whatever the snapshot misses reaches it
+        as a message; whatever was published before it joined, the snapshot holds,
+        since a message clears the shared read and the next socket reads again.
+        """
+        read = self.snapshot_read
+        if read is None or (read.done() and read.exception() is not None):
+            read = self.snapshot_read = asyncio.ensure_future(read_snapshot())
+        return await asyncio.shield(read)
 
     async def _receive(self) -> None:
         failures = 0
@@ -159,6 +265,8 @@ class Hub:
                 if await self._layer_lost(failures):
                     failures = 0
                 continue
+            if received.get("origin") == PROCESS:
+                continue  # published in this process: every hub here has it already
             payload = received.get("message")
             if isinstance(payload, dict):
                 self.publish(payload)
@@ -199,14 +307,15 @@ class Hub:
             messages, self.pending = self.pending, []
             if not messages:
                 continue
-            frame = messages[0] if len(messages) == 1 else batch_frame(messages)
+            frame = Frame(messages[0] if len(messages) == 1 else batch_frame(messages))
             for subscriber in list(self.subscribers):
                 subscriber.offer(frame)
 
     def tick(self) -> float:
-        """Seconds between frames: longer with many sockets, so that the frames
-        sent per second (each costs the server a write) stay within
-        ``REALTIME_MAX_FRAMES_PER_SECOND``; latency grows instead of a backlog."""
+        """Seconds between frames: a few milliseconds with few sockets, longer with
+        many, so that the frames sent per second (each costs the server a write per
+        socket) stay within ``REALTIME_MAX_FRAMES_PER_SECOND``; latency grows
+        instead of a backlog."""
         return max(
             conf.TICK_SECONDS, len(self.subscribers) / conf.MAX_FRAMES_PER_SECOND
         )
@@ -226,10 +335,23 @@ class Hub:
             subscriber.close_soon(code)
 
 
+def encode(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
 def batch_frame(encoded: list[str]) -> str:
     # The messages are JSON already: join them rather than decode and encode again.
     return '{"type":"batch","messages":[' + ",".join(encoded) + "]}"
 
+
+async def read_snapshot() -> tuple[int, Frame]:
+    latest, events = await database_sync_to_async(queries.snapshot)(conf.SNAPSHOT_SIZE)
+    return latest, Frame(encode(message("snapshot", events=events)))
+
+
+#: Marks the channel-layer messages published by this process, which its hubs got
+#: directly (see :func:`deliver_here`) and skip when the layer brings them back.
+PROCESS = uuid.uuid4().hex
 
 # Per event loop: one in production; a test suite runs many loops in turn.
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = (
@@ -238,6 +360,9 @@ _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = (
 _locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
     weakref.WeakKeyDictionary()
 )
+#: The hubs of _hubs, for other threads to read without iterating the dictionary
+#: while the loop's thread changes it: replaced whole, never changed in place.
+_running: tuple[Hub, ...] = ()
 
 
 def running_here() -> bool:
@@ -245,8 +370,33 @@ def running_here() -> bool:
     return len(_hubs) > 0
 
 
+def deliver_here(payload: dict[str, Any]) -> int:
+    """Hand a message to every hub of this process, from any thread: straight into the
+    hub from its own loop, else with one wake-up of that loop. How many it reached."""
+    hubs = _running
+    if not hubs:
+        return 0
+    encoded = encode(payload)
+    try:
+        here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    reached = 0
+    for hub in hubs:
+        if hub.loop is here:
+            hub.publish_encoded(encoded)
+        else:
+            try:
+                hub.loop.call_soon_threadsafe(hub.publish_encoded, encoded)
+            except RuntimeError:
+                continue  # its loop has closed (a test's); the hub is gone
+        reached += 1
+    return reached
+
+
 async def join(socket: Socket) -> Subscriber:
     """Register a socket with this process's hub, starting the hub if it is the first."""
+    global _running
     loop = asyncio.get_running_loop()
     async with _locks.setdefault(loop, asyncio.Lock()):
         hub = _hubs.get(loop)
@@ -259,16 +409,25 @@ async def join(socket: Socket) -> Subscriber:
             hub = Hub(layer)
             await hub.start()
             _hubs[loop] = hub
-        # A consumer's send is the server's; it tells when its bytes stop leaving.
+            _running = tuple(_hubs.values())
+        # A consumer's send is the server's: through it, its connection is found.
+        send = getattr(socket, "base_send", None)
+        writer = transports.writer_for(send)
         subscriber = hub.add(
-            socket, backpressure.watch(getattr(socket, "base_send", None))
+            socket, None if writer else backpressure.watch(send), writer
         )
     metrics.dashboard_socket_opened()
     return subscriber
 
 
+async def snapshot() -> tuple[int, Frame]:
+    """This process's shared snapshot (see :meth:`Hub.snapshot`); join first."""
+    return await _hubs[asyncio.get_running_loop()].snapshot()
+
+
 async def leave(subscriber: Subscriber) -> None:
     """Unregister a socket; the hub stops with its last socket."""
+    global _running
     metrics.dashboard_socket_closed()
     await subscriber.stop()
     loop = asyncio.get_running_loop()
@@ -279,4 +438,5 @@ async def leave(subscriber: Subscriber) -> None:
         hub.subscribers.discard(subscriber)
         if not hub.subscribers:
             del _hubs[loop]
+            _running = tuple(_hubs.values())
             await hub.stop()

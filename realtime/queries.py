@@ -25,6 +25,11 @@ def can_replay(user: Any) -> bool:
     return can_view(user) and user.has_perm(REPLAY_PERMISSION)
 
 
+def access(user: Any) -> tuple[bool, bool]:
+    """Whether ``user`` may view the feed, and replay from it."""
+    return can_view(user), can_replay(user)
+
+
 def snapshot(size: int) -> tuple[int, list[dict[str, Any]]]:
     """The newest event id, and the newest ``size`` summaries, newest first."""
     events = summaries(Event.objects.select_related(None).order_by("-id")[:size])

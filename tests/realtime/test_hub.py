@@ -237,3 +237,181 @@ async def test_losing_redis_closes_sockets_and_the_hub_recovers(private_redis) -
                 break
         else:
             pytest.fail("the hub never delivered again after Redis came back")
+
+
+class RecordingWriter:
+    """Stands in for a server connection the hub writes frames to directly."""
+
+    def __init__(self, *, blocked: bool = False) -> None:
+        self.written: list[bytes] = []
+        self.blocked = blocked
+
+    def write(self, frame: bytes) -> bool:
+        self.written.append(frame)
+        return True
+
+
+def text_of(frame: bytes) -> dict[str, Any]:
+    """Decode a server frame with the websockets package's own parser."""
+    from websockets.frames import Frame, Opcode
+    from websockets.streams import StreamReader
+
+    reader = StreamReader()
+    reader.feed_data(frame)
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False)
+    with pytest.raises(StopIteration) as done:
+        next(parser)
+    parsed = done.value.value
+    assert parsed.opcode is Opcode.TEXT and parsed.fin
+    assert not reader.buffer  # nothing after the frame
+    return json.loads(parsed.data)
+
+
+@override_settings(REALTIME_TICK_SECONDS=0)
+async def test_frames_go_to_each_connection_as_the_very_same_bytes() -> None:
+    from channels.layers import InMemoryChannelLayer
+
+    one = hub.Hub(InMemoryChannelLayer())
+    await one.start()
+    sockets = [RecordingSocket() for _ in range(3)]
+    writers = [RecordingWriter() for _ in sockets]
+    for socket_, writer in zip(sockets, writers, strict=True):
+        one.add(socket_, None, writer).start()
+    one.publish({"type": "event.received", "event": {"id": 7}})
+    await wait_for(lambda: all(w.written for w in writers))
+    assert all(w.written[0] is writers[0].written[0] for w in writers)
+    assert text_of(writers[0].written[0]) == {
+        "type": "event.received",
+        "event": {"id": 7},
+    }
+    assert all(s.frames == [] for s in sockets)  # never through the ASGI send
+    await one.stop()
+
+
+@override_settings(REALTIME_TICK_SECONDS=0, REALTIME_SOCKET_QUEUE_FRAMES=3)
+async def test_a_full_connection_holds_frames_in_order_then_is_closed() -> None:
+    from channels.layers import InMemoryChannelLayer
+
+    one = hub.Hub(InMemoryChannelLayer())
+    await one.start()
+    socket_, writer = RecordingSocket(), RecordingWriter(blocked=True)
+    subscriber = one.add(socket_, None, writer)
+    subscriber.start()
+    for n in range(2):
+        one.publish({"type": "event.received", "event": {"id": n}})
+        await asyncio.sleep(0.02)
+    assert writer.written == []
+    writer.blocked = False  # it drained: held frames go, in order
+    await wait_for(lambda: len(writer.written) == 2)
+    assert [text_of(f)["event"]["id"] for f in writer.written] == [0, 1]
+    writer.blocked = True  # the page froze
+    for n in range(2, 8):
+        one.publish({"type": "event.received", "event": {"id": n}})
+        await asyncio.sleep(0.02)
+    await wait_for(lambda: socket_.closed is not None)
+    assert socket_.closed == hub.CLOSE_TOO_SLOW
+    assert len(writer.written) == 2
+    assert subscriber.queue.qsize() <= 3
+    await subscriber.stop()
+    await one.stop()
+
+
+@override_settings(
+    CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+    REALTIME_TICK_SECONDS=0,
+)
+async def test_a_message_published_in_this_process_skips_the_layer() -> None:
+    from channels.layers import get_channel_layer
+
+    from realtime import broadcast
+
+    recording = RecordingSocket()
+    subscriber = await hub.join(recording)
+    subscriber.start()
+    here = hub._hubs[asyncio.get_running_loop()]
+    # From another thread (a worker thread of the server) and from the loop itself.
+    await asyncio.to_thread(
+        broadcast.publish, {"type": "event.received", "event": {"id": 1}}
+    )
+    broadcast.publish({"type": "event.received", "event": {"id": 2}})
+    await wait_for(lambda: len(recording.messages()) == 2)
+    assert [m["event"]["id"] for m in recording.messages()] == [1, 2]
+    layer = get_channel_layer()
+    assert layer.channels[here.channel].qsize() == 0  # nothing went through the layer
+    await hub.leave(subscriber)
+
+
+@override_settings(
+    CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+    REALTIME_TICK_SECONDS=0,
+)
+async def test_the_layer_copy_of_a_message_from_this_process_is_skipped() -> None:
+    from channels.layers import get_channel_layer
+
+    recording = RecordingSocket()
+    subscriber = await hub.join(recording)
+    subscriber.start()
+    layer = get_channel_layer()
+    envelope = {"type": HUB_MESSAGE, "message": {"type": "event.received"}}
+    await layer.group_send("webhooks.live", {**envelope, "origin": hub.PROCESS})
+    await layer.group_send("webhooks.live", {**envelope, "origin": "another"})
+    await wait_for(lambda: len(recording.messages()) == 1)
+    await asyncio.sleep(0.1)
+    assert len(recording.messages()) == 1
+    await hub.leave(subscriber)
+
+
+async def test_with_redis_a_local_message_reaches_the_hub_once(private_redis) -> None:
+    from realtime import broadcast
+
+    port, _ = private_redis
+    config = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"]},
+        }
+    }
+    with override_settings(CHANNEL_LAYERS=config, REALTIME_TICK_SECONDS=0):
+        from channels.layers import get_channel_layer
+
+        recording = RecordingSocket()
+        subscriber = await hub.join(recording)
+        subscriber.start()
+        sent_before = broadcast.stats["sent"]
+        broadcast.publish({"type": "event.received", "event": {"id": 1}})
+        await wait_for(lambda: broadcast.stats["sent"] == sent_before + 1)
+        # Another process's message arrives through Redis.
+        await publish(get_channel_layer(), 2)
+        await wait_for(lambda: len(recording.messages()) == 2)
+        await asyncio.sleep(0.3)
+        assert [m["event"]["id"] for m in recording.messages()] == [1, 2]
+        await hub.leave(subscriber)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("async_db_connections")
+@override_settings(
+    CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}},
+)
+async def test_sockets_joining_together_share_one_snapshot_until_a_message() -> None:
+    from asgiref.sync import sync_to_async
+
+    from tests.factories import make_endpoint, make_event
+
+    endpoint = await sync_to_async(make_endpoint)()
+    first_event = await sync_to_async(make_event)(endpoint)
+    subscribers = [await hub.join(RecordingSocket()) for _ in range(3)]
+    snapshots = await asyncio.gather(*(hub.snapshot() for _ in subscribers))
+    assert all(frame is snapshots[0][1] for _, frame in snapshots)  # read once
+    latest, frame = snapshots[0]
+    assert latest == first_event.pk
+    assert [e["id"] for e in json.loads(frame.text)["events"]] == [first_event.pk]
+    # A message means the snapshot may be stale: the next socket reads again.
+    second_event = await sync_to_async(make_event)(endpoint, "d-2")
+    hub._hubs[asyncio.get_running_loop()].publish({"type": "event.received"})
+    latest, again = await hub.snapshot()
+    assert again is not frame
+    assert latest == second_event.pk
+    for subscriber in subscribers:
+        await hub.leave(subscriber)

@@ -165,3 +165,59 @@ async def test_redis_restart_loses_nothing_once_the_dashboard_resumes(stack) -> 
         assert (
             dashboard.connections >= 2
         )  # the hub closed the socket; the client came back
+
+
+def serve(project: Project, server: str) -> int:
+    """The project under daphne (as Project.serve) or uvicorn, one process."""
+    if server == "daphne":
+        return project.serve()
+    import subprocess
+    import tempfile
+
+    from tests.servers import BIN, ROOT, free_port, wait_for_port
+
+    port = free_port()
+    project.logs[port] = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed by kill())
+    project.servers[port] = subprocess.Popen(
+        [str(BIN / "uvicorn"), "project.asgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--lifespan", "off", "--log-level", "warning"],
+        cwd=ROOT, env=project.env, stdout=subprocess.DEVNULL, stderr=project.logs[port],
+    )  # fmt: skip
+    wait_for_port(port)
+    return port
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+async def test_hub_frames_reach_a_compressing_client_under_each_server(
+    stack, server: str
+) -> None:
+    # The hub writes its frames to the connection itself, uncompressed; a client
+    # that negotiated permessage-deflate (as browsers do) must read them all.
+    project, _ = stack
+    session = await asyncio.to_thread(project.staff_session)
+    port = serve(project, server)
+    async with connect(
+        f"ws://127.0.0.1:{port}/ws/webhooks/",
+        origin=f"http://127.0.0.1:{port}",
+        additional_headers={"Cookie": f"sessionid={session}"},
+        compression="deflate",
+    ) as socket:
+        kinds = [json.loads(await socket.recv())["type"] for _ in range(2)]
+        assert kinds == ["hello", "snapshot"]
+        if server == "uvicorn":
+            assert socket.protocol.extensions  # compression is on
+        ids = {await post(port, n) for n in range(5)}
+        pushed: set[int] = set()
+        async with asyncio.timeout(30):
+            while not ids <= pushed:
+                message = json.loads(await socket.recv())
+                inner = message["messages"] if message["type"] == "batch" else [message]
+                pushed |= {
+                    m["event"]["id"] for m in inner if m["type"] == "event.received"
+                }
+        # One send path for the consumer's own answers too, in order with the hub's.
+        await socket.send(json.dumps({"type": "ping"}))
+        async with asyncio.timeout(30):
+            while json.loads(await socket.recv())["type"] != "pong":
+                pass
