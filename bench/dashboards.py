@@ -18,6 +18,7 @@ import asyncio
 import base64
 import json
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -172,30 +173,36 @@ def handshake(port: int, session: str) -> bytes:
 
 
 async def open_sockets(
-    port: int, session: str, count: int, wave: int, gap: float
+    port: int, session: str, count: int, wave: int, retries: int
 ) -> tuple[list[Socket], list[str]]:
     """Open ``count`` sockets, ``wave`` at a time (0: all at once), each wave waiting
-    for the last to be in, then ``gap`` seconds."""
+    for the last to be in. A refused socket tries again as the live page does, up to
+    ``retries`` times: after a random wait below 0.5 s, then 1 s, 2 s... (full jitter).
+    The sockets in, and every refusal (a socket refused twice counts twice)."""
     loop = asyncio.get_running_loop()
     parsed: dict[bytes, list[tuple[str, Any]]] = {}
     sockets: list[Socket] = []
     failures: list[str] = []
+
+    async def one() -> Socket | None:
+        for attempt in range(retries + 1):
+            socket = Socket(handshake(port, session), parsed)
+            try:
+                await loop.create_connection(lambda s=socket: s, "127.0.0.1", port)
+                await asyncio.wait_for(socket.ready, 120)
+                return socket
+            except (OSError, TimeoutError) as error:
+                failures.append(f"{type(error).__name__}: {error}")
+                if socket.transport is not None:
+                    socket.transport.close()
+            if attempt < retries:
+                await asyncio.sleep(random.random() * min(30.0, 0.5 * 2**attempt))
+        return None
+
     size = wave or count
     for first in range(0, count, size):
-        batch = [Socket(handshake(port, session), parsed) for _ in range(first, min(count, first + size))]  # fmt: skip
-
-        async def one(socket: Socket) -> None:
-            await loop.create_connection(lambda bound=socket: bound, "127.0.0.1", port)
-            await asyncio.wait_for(socket.ready, 120)
-
-        outcomes = await asyncio.gather(*(one(s) for s in batch), return_exceptions=True)  # fmt: skip
-        for socket, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                failures.append(f"{type(outcome).__name__}: {outcome}")
-            else:
-                sockets.append(socket)
-        if gap and first + size < count:
-            await asyncio.sleep(gap)
+        batch = await asyncio.gather(*(one() for _ in range(first, min(count, first + size))))  # fmt: skip
+        sockets += [socket for socket in batch if socket is not None]
     return sockets, failures
 
 
@@ -207,7 +214,7 @@ async def serve(options: argparse.Namespace) -> None:
     )
     started = time.monotonic()
     sockets, failures = await open_sockets(
-        options.port, options.session, options.count, options.wave, options.gap
+        options.port, options.session, options.count, options.wave, options.retries
     )
     say({"ready": len(sockets), "failures": failures, "seconds": time.monotonic() - started})  # fmt: skip
     while line := await reader.readline():
@@ -276,7 +283,7 @@ class Fleet:
     """The parent's side: ``count`` dashboards over as many processes as they need."""
 
     def __init__(
-        self, port: int, session: str, count: int, *, wave: int = 50, gap: float = 0.0
+        self, port: int, session: str, count: int, *, wave: int = 50, retries: int = 0
     ) -> None:
         self.processes: list[subprocess.Popen[str]] = []
         processes = max(1, -(-count // PER_PROCESS))
@@ -298,8 +305,8 @@ class Fleet:
                         str(min(per, count - first)),
                         "--wave",
                         str(wave),
-                        "--gap",
-                        str(gap),
+                        "--retries",
+                        str(retries),
                     ],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
@@ -365,7 +372,7 @@ def main() -> None:
     parser.add_argument("--session", required=True)
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--wave", type=int, default=50, help="sockets per wave; 0: all at once")  # fmt: skip
-    parser.add_argument("--gap", type=float, default=0.0, help="seconds between waves")
+    parser.add_argument("--retries", type=int, default=0, help="tries again after a refusal, as the page does")  # fmt: skip
     options = parser.parse_args()
     try:
         import uvloop

@@ -40,12 +40,20 @@ SERVERS = {
                              "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
                              "--log-level", "warning", "--lifespan", "off"],
 }  # fmt: skip
+#: Not in the plan: daphne with a handshake timeout of 30 s instead of 5 (see README).
+OTHER_SERVERS = {
+    "daphne-timeout30": lambda port: [*SERVERS["daphne"](port)[:-1],
+                                      "--websocket_connect_timeout", "30",
+                                      "project.asgi:application"],
+}  # fmt: skip
 #: The issue's targets: p99 below this many ms, for (dashboards, deliveries/s).
 TARGETS = {(10, 50): 25.0, (100, 200): 250.0, (1000, 50): 250.0}
 #: Dashboards connected per wave before a measurement: how pages come back one by
 #: one in normal life; the connect scenario opens them all at once instead.
 WAVE = 100
 DRAIN_SECONDS = 1.0
+#: Tries again of a refused page in the connect scenario (waits up to 0.5, 1, ... 16 s).
+RETRIES = 6
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ def start(project: Project, server: str) -> tuple[int, subprocess.Popen[bytes]]:
     port = free_port()
     project.logs[port] = tempfile.TemporaryFile("w+")  # noqa: SIM115  (closed by stop_all)
     process = subprocess.Popen(
-        SERVERS[server](port), cwd=ROOT, env=project.env,
+        (SERVERS | OTHER_SERVERS)[server](port), cwd=ROOT, env=project.env,
         stdout=subprocess.DEVNULL, stderr=project.logs[port],
     )  # fmt: skip
     project.servers[port] = process
@@ -135,11 +143,11 @@ def listen(
 
 
 def connect_at_once(case: Case, port: int, server_pid: int, session: str) -> Row:
-    """``case.dashboards`` pages reconnecting at the same moment: how many get in, how fast."""
-    clock = Clock(server=[server_pid], client=[os.getpid()])
-    fleet = Fleet(port, session, case.dashboards, wave=0)
-    clock.sides["client"] += fleet.pids
-    clock.start |= dict.fromkeys(fleet.pids, 0.0)
+    """``case.dashboards`` pages reconnecting at the same moment (after a server restart):
+    how many are refused, how long until all are in. A refused page tries again as the
+    live page does (bench.dashboards.open_sockets)."""
+    fleet = Fleet(port, session, case.dashboards, wave=0, retries=RETRIES)
+    clock = Clock(server=[server_pid], client=[os.getpid(), *fleet.pids])
     try:
         ready = fleet.wait_ready()
         cpu = clock.read()
@@ -151,6 +159,7 @@ def connect_at_once(case: Case, port: int, server_pid: int, session: str) -> Row
         "layer": case.layer,
         "dashboards": case.dashboards,
         "connected": ready["ready"],
+        "never_in": case.dashboards - ready["ready"],
         "refused": len(ready["failures"]),
         "first_refusals": sorted(set(ready["failures"]))[:3],
         "all_in_seconds": ready["seconds"],
@@ -248,7 +257,8 @@ def format_row(row: Row) -> str:
     if row["scenario"] == "fanout-connect":
         return (
             f"{row['server']:>8} {row['layer']:>9}  {row['dashboards']} dashboards at once: "
-            f"{row['connected']} in, {row['refused']} refused, all in after {row['all_in_seconds']:.1f} s"
+            f"{row['connected']} in ({row['never_in']} never), {row['refused']} refusals, "
+            f"all in after {row['all_in_seconds']:.1f} s"
             f"{'  ' + '; '.join(row['first_refusals']) if row['refused'] else ''}\n    {describe(row)}"
         )
     target = row["target_p99_ms"]
@@ -269,7 +279,7 @@ def format_row(row: Row) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--server", nargs="+", choices=list(SERVERS), default=["daphne"]
+        "--server", nargs="+", choices=[*SERVERS, *OTHER_SERVERS], default=["daphne"]
     )
     parser.add_argument("--dashboards", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--rate", type=float, nargs="+", default=[50])

@@ -18,7 +18,11 @@ import psycopg
 HERE = Path(__file__).parent
 Row = dict[str, Any]
 COLUMNS = ["scenario", "subject", "setting", "result", "spread", "p50 ms", "p99 ms"]
-COLUMNS += ["errors / check", "same run, compared"]
+COLUMNS += [
+    "errors / check",
+    "same run, compared",
+    "CPU s: server / client, bottleneck",
+]
 
 
 def machine() -> dict[str, str]:
@@ -84,6 +88,7 @@ def ratios(rows: list[Row]) -> list[Row]:
             value = ratio(row, rows, **match)
             found.append({"ours": name, "against": label, "ratio": value, "target": target})  # fmt: skip
     found += processing_ratios(rows)
+    found += fanout_ratios(rows)
     return found
 
 
@@ -108,6 +113,27 @@ def processing_ratios(rows: list[Row]) -> list[Row]:
         if other.get("mode") == "tasks" or other.get("backlog"):
             found.append({"ours": other["label"], "against": "1 worker, CPU per event",
                           "ratio": other["worker_cpu_ms"] / one["worker_cpu_ms"], "target": None})  # fmt: skip
+    return found
+
+
+def fanout_ratios(rows: list[Row]) -> list[Row]:
+    """The Redis layer's fan-out p99 against the in-memory layer's, same server and load."""
+    memory = {
+        (r["server"], r["dashboards"], r["rate"]): r["p99_ms"]
+        for r in rows
+        if r.get("scenario") == "fanout" and r["layer"] == "in-memory"
+    }
+    found = []
+    for r in rows:
+        if r.get("scenario") != "fanout" or r["layer"] != "redis":
+            continue
+        base = memory.get((r["server"], r["dashboards"], r["rate"]))
+        if base:
+            found.append({
+                "ours": f"fanout redis {r['server']} {r['dashboards']}@{r['rate']:g}",
+                "against": "in-memory layer", "ratio": r["p99_ms"] / base,
+                "target": 1.5 if (r["dashboards"], r["rate"]) == (100, 200) else None,
+            })  # fmt: skip
     return found
 
 
@@ -185,12 +211,48 @@ def cells(row: Row, found: list[Row]) -> list[str]:
             f"{row['growth']:+.1%}",
             verdict(abs(row["growth"]) <= row["target_growth"], f"within {row['target_growth']:.0%}"),
         ]  # fmt: skip
-    losses = f"{row['pushed_missing_max']} missed live, {row['missing_after_resume']} after resume"  # fmt: skip
-    return [
-        "live fan-out", f"{row['dashboards']} dashboards", f"{row['layer']}, {row['rate']:g}/s, {row['seconds']:g} s",
-        f"{row['delivered']} delivered", "", f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}",
-        losses, f"p95 {row['p95_ms']:.1f} ms",
-    ]  # fmt: skip
+    if row["scenario"] == "fanout-connect":
+        return [
+            "dashboards connecting at once", f"{row['dashboards']} dashboards", f"{row['server']}, {row['layer']}",
+            f"{row['connected']} in", f"all in after {row['all_in_seconds']:.1f} s", "", "",
+            f"{row['refused']} refusals, {row['never_in']} never in (a refused page retries as the page does)"
+            + (f" ({'; '.join(row['first_refusals'])})" if row["refused"] else ""),
+            verdict(row["refused"] == 0, "none refused"),
+        ]  # fmt: skip
+    if row["scenario"] == "fanout":
+        losses = (
+            f"{row['pushed_missing_total']} missed live (max {row['pushed_missing_max']} a socket), "
+            f"{row['missing_after_resume']} after resume, {row['closed_by_server']} closed, "
+            f"{row['refused']} refused; POST → 2xx p99 {row['ingest_p99_ms']:.1f} ms, "
+            f"2xx → frame p99 {row['fanout_p99_ms']:.1f} ms"
+        )
+        target = row.get("target_p99_ms")
+        compare = (
+            [verdict(row["p99_ms"] < target, f"p99 < {target:g} ms")] if target else []
+        )
+        compare += [
+            f"{r['ratio']:.2f}x in-memory (target ≤ 1.5x)"
+            for r in found
+            if r.get("ours")
+            == f"fanout redis {row['server']} {row['dashboards']}@{row['rate']:g}"
+        ]
+        return [
+            "live fan-out", f"{row['dashboards']} dashboards", f"{row['server']}, {row['layer']}, {row['rate']:g}/s, {row['seconds']:g} s",
+            f"{row['delivered']} delivered ({row['achieved_rate']:.0f}/s)", f"p95 {row['p95_ms']:.1f}",
+            f"{row['p50_ms']:.1f}", f"{row['p99_ms']:.1f}", losses, "; ".join(compare),
+        ]  # fmt: skip
+    return [row["scenario"], "", "", "", "", "", "", "", ""]
+
+
+def cpu_cell(row: Row) -> str:
+    """Each side's CPU seconds over the scenario's window (bench.cpu), where measured."""
+    if "server_cpu_s" not in row:
+        return ""
+    return (
+        f"{row['server_cpu_s']:.1f} ({row['server_busiest_core']:.0%} of a core) / "
+        f"{row['client_cpu_s']:.1f} ({row['client_busiest_core']:.0%}); machine "
+        f"{row['machine_busy']:.0%} busy; {row['bottleneck']}"
+    )
 
 
 def verdict(met: bool, target: str) -> str:
@@ -198,7 +260,8 @@ def verdict(met: bool, target: str) -> str:
 
 
 def table(rows: list[Row], found: list[Row]) -> str:
-    lines = [COLUMNS, ["---"] * len(COLUMNS), *(cells(row, found) for row in rows)]
+    lines = [COLUMNS, ["---"] * len(COLUMNS)]
+    lines += [[*cells(row, found), cpu_cell(row)] for row in rows]
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
@@ -238,7 +301,14 @@ def write(
         "# store: generated events (INSERT ... SELECT generate_series; 1,000,000, quick "
         "100,000), reads timed in a Django process\n"
         "# memory: wrk -t2 -c16 to daphne (worker mode) with one webhooks_worker; "
-        "RSS after 1,000 and after 100,000 deliveries (quick 20,000)\n```\n\n"
+        "RSS after 1,000 and after 100,000 deliveries (quick 20,000)\n"
+        "# fan-out: python -m bench.fanout --server daphne uvicorn --dashboards 10 100 1000 "
+        "--rate 50 200 (one server process, WEBHOOKS_PROCESSING=worker, no worker; "
+        "dashboards: raw-socket clients, 250 per process, opened 100 at a time; deliveries: "
+        "raw HTTP keep-alive, 32 connections, paced); --connect 1000: all at once\n"
+        "# CPU s: utime+stime of the server process and of the client's processes over the "
+        "scenario's window (bench/cpu.py); a side whose busiest process used ≥ 85 % of a "
+        "core is the bottleneck\n```\n\n"
         "## Results\n\nMedians of the runs; spread is min-max. Ingest POSTs ~1.5 KB signed "
         "Stripe events, each a new event id; 'without a row' counts 2xx answers that left "
         "no stored event.\n\n"

@@ -3,10 +3,15 @@
 (bench/latency.py), live fan-out (bench/fanout.py), the store at scale
 (bench/store.py) and memory (bench/memory.py).
 
-    python -m bench.run [--quick]     (make bench, make bench-quick)
+    python -m bench.run [--quick] [--only NAME,...] [--list]   (make bench, make bench-quick)
 
 Prints one table with the ratios of this run and writes bench/results/<UTC time>.json
-and bench/RESULTS.md.
+and, for a run of every scenario, bench/RESULTS.md.
+
+A scenario is a module with ``run(quick: bool) -> list[dict]``: one dict per row,
+with a ``"scenario"`` key that bench/report.py turns into a line of the table (and
+``server_cpu_s``/``client_cpu_s``... from bench.cpu.Clock.read() for its CPU column).
+To add one, add it to SCENARIOS below and its row shape to report.cells().
 """
 
 from __future__ import annotations
@@ -41,7 +46,14 @@ def main() -> None:
         metavar="NAME,...",
         help="run only these scenarios: " + ", ".join(SCENARIOS),
     )
+    parser.add_argument(
+        "--list", action="store_true", help="name each scenario and what it measures"
+    )
     options = parser.parse_args()
+    if options.list:
+        for name, scenario in SCENARIOS.items():
+            print(f"{name:12} {(scenario.__doc__ or '').strip().splitlines()[0]}")
+        return
     quick = options.quick
     chosen = options.only.split(",") if options.only else list(SCENARIOS)
     if unknown := set(chosen) - set(SCENARIOS):
@@ -53,9 +65,12 @@ def main() -> None:
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
     for name in chosen:
-        scenario = SCENARIOS[name]
         print(f"== {name}", flush=True)
-        rows += scenario.run(quick)
+        began = time.monotonic()
+        rows += SCENARIOS[name].run(quick)
+        # Per scenario, so the whole run's budget (make bench: 20 minutes) can be kept.
+        about[f"duration of {name}"] = f"{time.monotonic() - began:.0f} s"
+        print(f"== {name}: {about[f'duration of {name}']}", flush=True)
     about["duration"] = f"{time.monotonic() - started:.0f} s"
     # A partial run leaves RESULTS.md, the table of every scenario, as it was.
     print(report.write(rows, quick, command, about, markdown=not options.only))

@@ -37,9 +37,13 @@ class EventFeedConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         user: Any = self.scope.get("user")
-        # One hop to the database before the handshake completes: a thousand pages
-        # reconnecting at once must each be answered within the server's timeout.
-        can_view, self.can_replay = await database_sync_to_async(queries.access)(user)
+        # One hop to the database before the handshake completes, on a thread of
+        # its own rather than in line behind every other socket's session lookup:
+        # a thousand pages reconnecting at once must each be answered within the
+        # server's handshake timeout.
+        can_view, self.can_replay = await database_sync_to_async(
+            queries.access, thread_sensitive=False
+        )(user)
         if not can_view:
             await self.close()
             return

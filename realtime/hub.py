@@ -345,7 +345,11 @@ def batch_frame(encoded: list[str]) -> str:
 
 
 async def read_snapshot() -> tuple[int, Frame]:
-    latest, events = await database_sync_to_async(queries.snapshot)(conf.SNAPSHOT_SIZE)
+    # Not in line behind the sessions of sockets still connecting (Channels reads
+    # them on one shared thread): the sockets waiting for it have been accepted.
+    latest, events = await database_sync_to_async(
+        queries.snapshot, thread_sensitive=False
+    )(conf.SNAPSHOT_SIZE)
     return latest, Frame(encode(message("snapshot", events=events)))
 
 
