@@ -46,6 +46,7 @@ CLOSE_LAYER_LOST = 4012
 
 REJOIN_SECONDS = 1800  # well inside the Redis layer's group expiry (one day)
 RETRY_SECONDS = (0.5, 1, 2, 5)
+STOP_SECONDS = 1.0
 
 
 class Socket(Protocol):
@@ -210,7 +211,11 @@ class Hub:
     async def stop(self) -> None:
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        # Bounded: channels_redis's receive, cancelled while its connection to a
+        # Redis that went away is being replaced, can wait on a future nobody
+        # completes; the last socket's disconnect must not wait with it.
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=STOP_SECONDS)
         try:
             await self.layer.group_discard(self.group, self.channel)
         except Exception:
