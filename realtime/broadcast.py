@@ -64,8 +64,10 @@ def publish(payload: dict[str, Any]) -> None:
 
     This process's hubs get it at once, from whatever thread (no channel layer,
     no thread hop from their own loop). The layer carries it to other processes;
-    the in-memory one reaches none, so it is not used. Called in an event loop,
-    the layer's send runs as a task of that loop rather than blocking it.
+    the in-memory one reaches none, so it is not used. The layer's send runs in
+    an event loop (the caller's, else this process's hub's) as a task, within
+    ``REALTIME_SEND_TIMEOUT_SECONDS``; only a process without a hub (a worker)
+    waits for it.
     """
     layer = get_channel_layer()
     if layer is None:
@@ -79,16 +81,31 @@ def publish(payload: dict[str, Any]) -> None:
     if reached:
         envelope["origin"] = hub.PROCESS
     try:
-        loop = asyncio.get_running_loop()
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
+        # A thread of a server process: the send goes to its hub's loop, whose
+        # connections to the layer stay open, and the thread carries on at once
+        # (async_to_sync would open a connection per message, and the local
+        # hubs' next messages would wait behind it).
+        loop = hub.running_loop()
+    if loop is not None:
         try:
-            async_to_sync(_send)(layer, envelope)
-        except Exception:
-            _failed()
+            loop.call_soon_threadsafe(_start_send, layer, envelope)
+        except RuntimeError:
+            pass  # that loop has just closed
         else:
-            stats["sent"] += 1
-        return
-    task = loop.create_task(_send(layer, envelope))
+            return
+    # No hub in this process (a worker): wait for the send here.
+    try:
+        async_to_sync(_send)(layer, envelope)
+    except Exception:
+        _failed()
+    else:
+        stats["sent"] += 1
+
+
+def _start_send(layer: BaseChannelLayer, envelope: dict[str, Any]) -> None:
+    task = asyncio.get_running_loop().create_task(_send(layer, envelope))
     _sending.add(task)
     task.add_done_callback(_sent)
 

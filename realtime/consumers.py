@@ -41,9 +41,7 @@ class EventFeedConsumer(AsyncWebsocketConsumer):
         # its own rather than in line behind every other socket's session lookup:
         # a thousand pages reconnecting at once must each be answered within the
         # server's handshake timeout.
-        can_view, self.can_replay = await database_sync_to_async(
-            queries.access, thread_sensitive=False
-        )(user)
+        can_view, self.can_replay = await queries.apart(queries.access, user)
         if not can_view:
             await self.close()
             return

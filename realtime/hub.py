@@ -28,7 +28,6 @@ import uuid
 import weakref
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 
 from realtime import backpressure, queries, transports
@@ -350,11 +349,9 @@ def batch_frame(encoded: list[str]) -> str:
 
 
 async def read_snapshot() -> tuple[int, Frame]:
-    # Not in line behind the sessions of sockets still connecting (Channels reads
-    # them on one shared thread): the sockets waiting for it have been accepted.
-    latest, events = await database_sync_to_async(
-        queries.snapshot, thread_sensitive=False
-    )(conf.SNAPSHOT_SIZE)
+    # Not in line behind the sessions of sockets still connecting: the sockets
+    # waiting for it have been accepted.
+    latest, events = await queries.apart(queries.snapshot, conf.SNAPSHOT_SIZE)
     return latest, Frame(encode(message("snapshot", events=events)))
 
 
@@ -377,6 +374,14 @@ _running: tuple[Hub, ...] = ()
 def running_here() -> bool:
     """Whether any hub (so any open dashboard) lives in this process."""
     return len(_hubs) > 0
+
+
+def running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop of a hub of this process that is still running, if any."""
+    for running in _running:
+        if running.loop.is_running():
+            return running.loop
+    return None
 
 
 def deliver_here(payload: dict[str, Any]) -> int:

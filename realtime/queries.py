@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import connections
 
 from realtime.wire import summaries
 from webhooks.models import Event
+
+T = TypeVar("T")
 
 VIEW_PERMISSION = "webhooks.view_event"
 REPLAY_PERMISSION = "webhooks.change_event"
@@ -43,3 +49,18 @@ def events_after(after_id: int, limit: int) -> tuple[list[dict[str, Any]], bool]
         Event.objects.filter(id__gt=after_id).order_by("id")[: limit + 1]
     )
     return events[:limit], len(events) <= limit
+
+
+async def apart(read: Callable[..., T], *args: Any) -> T:
+    """Run a read on a thread of the default pool, not in line on the one thread that
+    Channels runs every socket's database work on (its session lookups first): a
+    burst of sockets connecting would otherwise queue each read behind all of them.
+    The thread's connections are closed after, as the shared thread's are."""
+
+    def closing() -> T:
+        try:
+            return read(*args)
+        finally:
+            connections.close_all()
+
+    return await sync_to_async(closing, thread_sensitive=False)()
