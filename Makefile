@@ -79,7 +79,8 @@ clean:
 # Benchmarks (bench/RESULTS.md): the bench dependency group, Debian's wrk (and
 # redis-server for the full run's Redis layer), PostgreSQL at 127.0.0.1:5432.
 # make bench-quick takes a few minutes; make bench, with the store at 1,000,000 events
-# and 100,000 deliveries for memory, about half an hour on two idle cores.
+# and 100,000 deliveries for memory, aims at 20 minutes on two idle cores
+# (bench/RESULTS.md gives each scenario's duration).
 .PHONY: bench bench-quick
 
 $(BIN)/.installed-bench: $(BIN)/.installed pyproject.toml

@@ -33,6 +33,8 @@ PER_PROCESS = 250
 #: Parsed frames kept per process (every socket gets the same ones, close together).
 PARSED_FRAMES = 512
 OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 1, 8, 9, 10
+#: Longest a socket may take from connecting to its snapshot before it counts as refused.
+READY_SECONDS = 30.0
 #: How long after the last delivery a frame may still arrive and count as pushed live.
 SETTLE_SECONDS = 10.0
 
@@ -189,7 +191,7 @@ async def open_sockets(
             socket = Socket(handshake(port, session), parsed)
             try:
                 await loop.create_connection(lambda s=socket: s, "127.0.0.1", port)
-                await asyncio.wait_for(socket.ready, 120)
+                await asyncio.wait_for(socket.ready, READY_SECONDS)
                 return socket
             except (OSError, TimeoutError) as error:
                 failures.append(f"{type(error).__name__}: {error}")

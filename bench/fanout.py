@@ -52,8 +52,8 @@ TARGETS = {(10, 50): 25.0, (100, 200): 250.0, (1000, 50): 250.0}
 #: one in normal life; the connect scenario opens them all at once instead.
 WAVE = 100
 DRAIN_SECONDS = 1.0
-#: Tries again of a refused page in the connect scenario (waits up to 0.5, 1, ... 16 s).
-RETRIES = 6
+#: Tries again of a refused page in the connect scenario (waits below 0.5, 1, 2, 4 s).
+RETRIES = 4
 
 
 @dataclass(frozen=True)
