@@ -210,7 +210,9 @@ async def soak(options: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.1)
         sampler = asyncio.create_task(sample(pids, options.every, curve))
         progress = [0]
-        reporter = asyncio.create_task(report_progress(progress, options.deliveries))
+        reporter = asyncio.create_task(
+            report_progress(progress, options.deliveries, curve)
+        )
         started = time.monotonic()
         acknowledged = await send(port, options.deliveries, options.rate, progress)
         elapsed = time.monotonic() - started
@@ -269,10 +271,18 @@ async def soak(options: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def report_progress(progress: list[int], total: int) -> None:
+async def report_progress(
+    progress: list[int], total: int, curve: list[dict[str, Any]]
+) -> None:
     while True:
         await asyncio.sleep(10)
-        print(f"  {progress[0]}/{total} acknowledged", flush=True)
+        latest = curve[-1] if curve else {}
+        print(
+            f"  {progress[0]}/{total} acknowledged; RSS server "
+            f"{latest.get('server_mib', '?')} MiB, worker "
+            f"{latest.get('worker_mib', '?')} MiB",
+            flush=True,
+        )
 
 
 def flatness(
