@@ -52,6 +52,7 @@ TARGETS = {(10, 50): 25.0, (100, 200): 250.0, (1000, 50): 250.0}
 #: one in normal life; the connect scenario opens them all at once instead.
 WAVE = 100
 DRAIN_SECONDS = 1.0
+WARM_UP_SECONDS = 1.0
 #: Tries again of a refused page in the connect scenario (waits below 0.5, 1, 2, 4 s).
 RETRIES = 4
 
@@ -90,6 +91,9 @@ def listen(
     fleet = Fleet(port, session, case.dashboards, wave=WAVE)
     try:
         ready = fleet.wait_ready()
+        # A first second of deliveries, not counted: the server's first requests
+        # import modules and open connections.
+        asyncio.run(deliveries.send(port, min(case.rate, 50), WARM_UP_SECONDS))
         clock = Clock(server=[server_pid], client=[os.getpid(), *fleet.pids])
         profile = (
             Profile(server_pid, seconds=case.seconds, to=profile_to)
