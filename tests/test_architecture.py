@@ -157,6 +157,27 @@ def test_providers_import_nothing_from_models_ingest_or_processing() -> None:
     assert offenders == []
 
 
+def offenders_of(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(
+        f"{module} imports {target}"
+        for module, target in all_imports(package)
+        if any(target == room or target.startswith(room + ".") for room in forbidden)
+    )
+
+
+def test_processing_never_imports_ingest() -> None:
+    # Ingest hands work to processing through dispatch; the other way round would tie
+    # the worker to the request path.
+    assert offenders_of("webhooks/processing", ("webhooks.ingest",)) == []
+
+
+def test_observability_imports_neither_ingest_nor_processing() -> None:
+    # Both report to it; it reads only models and settings, so it can never call back.
+    forbidden = ("webhooks.ingest", "webhooks.processing")
+    assert offenders_of("webhooks/observability", forbidden) == []
+    assert offenders_of("webhooks/alerts", forbidden) == []
+
+
 def test_nothing_imports_the_demo_project() -> None:
     offenders = sorted(
         f"{module} imports {target}"
