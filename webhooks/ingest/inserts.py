@@ -4,7 +4,7 @@ A verified delivery becomes a :class:`NewEvent`: its column values, not a model
 instance, since building an ``Event`` costs more than the rest of what a
 delivery needs. On PostgreSQL a batch goes as ONE ``INSERT ... SELECT FROM
 unnest(...)`` with one array parameter per column (:func:`insert_sql`), on an
-async connection (:mod:`webhooks.ingest.committer`), with ``ON CONFLICT DO
+async connection (:mod:`webhooks.ingest.loop_committer`), with ``ON CONFLICT DO
 NOTHING`` on (endpoint, delivery id): the unique constraint still decides which
 copy is first, and the ids of the others are read after. The payload goes to
 the JSON column as the body's own text where that gives the same stored value
