@@ -21,9 +21,9 @@ from realtime.conf import conf
 from realtime.queries import REPLAY_PERMISSION, VIEW_PERMISSION
 from realtime.rates import report as rates_report
 from realtime.wire import event_summary, rejection_summary
-from webhooks import pausing
 from webhooks.models import Endpoint, Event, Rejection
 from webhooks.observability import tallies
+from webhooks.processing import pausing
 
 #: Where the consumer listens (CONTRACT.md section 7); the page builds ws: or wss: from it.
 WEBSOCKET_PATH = "/ws/webhooks/"

@@ -10,10 +10,10 @@ class WebhooksConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from webhooks import pausing, signals
+        from webhooks import signals
         from webhooks.alerts import health, notify
         from webhooks.observability import metrics, receivers, tallies
-        from webhooks.processing import handlers
+        from webhooks.processing import handlers, pausing
 
         handlers.discover()
         signals.event_status_changed.connect(
@@ -24,7 +24,7 @@ class WebhooksConfig(AppConfig):
         )
         notify.connect()
         signals.event_status_changed.connect(
-            pausing.outcome, dispatch_uid="webhooks.pausing.outcome"
+            pausing.outcome, dispatch_uid="webhooks.processing.pausing.outcome"
         )
         tallies.connect()
         if metrics.enabled():

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.urls import include, path, re_path
 
-from webhooks import health
 from webhooks.ingest import views
+from webhooks.observability import health
 
 app_name = "webhooks"
 

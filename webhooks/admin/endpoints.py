@@ -15,11 +15,11 @@ from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from webhooks import pausing
 from webhooks.admin.changelists import CheckedListAdmin
 from webhooks.admin.forms import EndpointForm
 from webhooks.api.links import endpoint_url
 from webhooks.models import Endpoint, EndpointSecret, Event, Rejection
+from webhooks.processing import pausing
 
 #: The window of the "events (24h)" column.
 RECENT = timedelta(hours=24)

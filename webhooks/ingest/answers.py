@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from webhooks.conf import conf
-from webhooks.delivery import Answer
+from webhooks.providers.delivery import Answer
 
 
 def stored(event_id: int, created: bool) -> Answer:

@@ -36,12 +36,12 @@ from django.http.request import HttpHeaders
 from django.urls import Resolver404, resolve
 
 from webhooks.conf import conf
-from webhooks.delivery import Answer, Delivery
 from webhooks.ingest import answers
 from webhooks.ingest.doors import DELIVERY_URL_NAMES, HEADER_NAME, guarded_answer
 from webhooks.ingest.loop import ingest_async
 from webhooks.ingest.origin import client_ip_of, public_url
 from webhooks.observability import metrics
+from webhooks.providers.delivery import Answer, Delivery
 
 Scope = dict[str, Any]
 

@@ -2,7 +2,7 @@
 
 The Django view (:mod:`webhooks.ingest.views`) and the lean ASGI door
 (:mod:`webhooks.ingest.asgi`) differ only in how they receive the request and
-send the answer; both build the :class:`~webhooks.delivery.Delivery` here and
+send the answer; both build the :class:`~webhooks.providers.delivery.Delivery` here and
 take their answer through :func:`answer_delivery`.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 
 from django.http import HttpRequest
 
-from webhooks.delivery import Answer, Delivery
 from webhooks.ingest import answers
 from webhooks.ingest.origin import client_ip, public_url
 from webhooks.observability import tracing
+from webhooks.providers.delivery import Answer, Delivery
 
 logger = logging.getLogger("webhooks")
 

@@ -21,7 +21,6 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
-from webhooks.delivery import Answer, Delivery
 from webhooks.ingest import answers
 from webhooks.ingest.breaker import breaker
 from webhooks.ingest.committer import Overloaded, committer
@@ -36,9 +35,10 @@ from webhooks.ingest.store import (
 )
 from webhooks.models import Event
 from webhooks.observability import tracing
-from webhooks.payloads import FORM_TYPES
 from webhooks.processing.handlers import handlers_for
 from webhooks.providers.base import Provider
+from webhooks.providers.delivery import Answer, Delivery
+from webhooks.providers.payloads import FORM_TYPES
 
 logger = logging.getLogger("webhooks")
 

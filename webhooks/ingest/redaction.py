@@ -11,7 +11,7 @@ anyone who reads the admin impersonate the provider. Three rules redact:
   whatever its name: a sender that put its secret in ``X-Webhook-Secret``, or
   a generic HMAC endpoint configured with a token header.
 
-The last comparison goes through :func:`webhooks.signing.any_matches`, so a
+The last comparison goes through :func:`webhooks.providers.signing.any_matches`, so a
 rejected sender learns nothing about the secret from how long it takes.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from webhooks import signing
+from webhooks.providers import signing
 
 REDACTED = "[redacted]"
 #: Lower-case names of headers that carry credentials, whichever provider sends them.

@@ -1,7 +1,7 @@
 """The ordered steps that answer or refuse a delivery, defined once for both front doors.
 
 Each step looks at one :class:`Passage` and either lets it through (None),
-answers it (an :class:`~webhooks.delivery.Answer`: a refusal that records
+answers it (an :class:`~webhooks.providers.delivery.Answer`: a refusal that records
 nothing, or a misconfiguration), refuses it with a reason that is recorded as a
 Rejection (:class:`Refused`), or says it cannot decide without the database
 (:data:`ASK`). :func:`walk` runs :data:`STEPS` in order.
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from webhooks.conf import conf
-from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import (
     InvalidSignature,
     ProviderConfigError,
@@ -36,6 +35,7 @@ from webhooks.ingest.ratelimit import buckets
 from webhooks.models import Endpoint
 from webhooks.observability import metrics, tallies, tracing
 from webhooks.providers.base import Provider
+from webhooks.providers.delivery import Answer, Delivery
 
 logger = logging.getLogger("webhooks")
 

@@ -1,7 +1,7 @@
 """The thread path: a delivery's steps with the database at hand, then its INSERT.
 
-:func:`ingest` takes a :class:`~webhooks.delivery.Delivery` and returns the
-:class:`~webhooks.delivery.Answer` of CONTRACT.md section 5: it walks the steps
+:func:`ingest` takes a :class:`~webhooks.providers.delivery.Delivery` and returns the
+:class:`~webhooks.providers.delivery.Answer` of CONTRACT.md section 5: it walks the steps
 of :mod:`webhooks.ingest.steps`, records a refusal, and stores what they let
 through. It is a plain, synchronous function so that one thread hand-off
 covers all its database work, whatever front door calls it; the event loop
@@ -22,7 +22,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from webhooks.conf import conf
-from webhooks.delivery import Answer, Delivery
 from webhooks.ingest import answers
 from webhooks.ingest.breaker import breaker
 from webhooks.ingest.ratelimit import buckets
@@ -32,6 +31,7 @@ from webhooks.models import Endpoint, Event, Rejection
 from webhooks.observability import metrics, tracing
 from webhooks.processing import dispatch, handlers
 from webhooks.providers import provider_classes
+from webhooks.providers.delivery import Answer, Delivery
 from webhooks.signals import delivery_rejected, event_received, send_after_commit
 
 logger = logging.getLogger("webhooks")

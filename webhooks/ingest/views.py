@@ -11,11 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from webhooks.conf import conf
-from webhooks.delivery import Answer
 from webhooks.ingest import answers
 from webhooks.ingest.doors import answer_delivery
 from webhooks.ingest.store import ingest
 from webhooks.observability import metrics
+from webhooks.providers.delivery import Answer
 
 
 # The view only reads the request and answers; everything else is ingest(), one

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from webhooks import retention
 from webhooks.conf import conf
+from webhooks.processing import retention
 from webhooks.processing.runner import Runner, worker_name
 
 _runner: Runner | None = None

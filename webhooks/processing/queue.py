@@ -101,7 +101,7 @@ def due(now: datetime) -> QuerySet[Event]:
         ordering_key=OuterRef("ordering_key"),
         id__lt=OuterRef("id"),
     )
-    # A paused endpoint's events wait (webhooks.pausing); few endpoints are
+    # A paused endpoint's events wait (webhooks.processing.pausing); few endpoints are
     # paused at once, so the subquery is a short list.
     paused = Endpoint.objects.filter(paused=True).values("pk")
     return (

@@ -7,9 +7,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from webhooks import payloads
-from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import ProviderConfigError
+from webhooks.providers import payloads
+from webhooks.providers.delivery import Answer, Delivery
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -149,7 +149,7 @@ class Provider:
         ``secrets`` holds every secret of the endpoint valid right now, newest
         first; a delivery signed with any of them is genuine (rotation).
         ``tolerance`` is the allowed clock difference in seconds (None: no
-        check). Compare with :func:`webhooks.signing.any_matches` only.
+        check). Compare with :func:`webhooks.providers.signing.any_matches` only.
         """
         raise NotImplementedError
 

@@ -5,11 +5,11 @@ import binascii
 import secrets
 from collections.abc import Sequence
 
-from webhooks import signing
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import signing
 from webhooks.providers.base import Signed
 from webhooks.providers.configurable import ConfigurableProvider
+from webhooks.providers.delivery import Delivery
 
 
 class BasicAuthProvider(ConfigurableProvider):

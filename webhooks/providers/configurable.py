@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from webhooks import payloads
-from webhooks.delivery import Delivery
+from webhooks.providers import payloads
 from webhooks.providers.base import Provider
+from webhooks.providers.delivery import Delivery
 
 
 class ConfigurableProvider(Provider):

@@ -6,10 +6,10 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature as BadSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from webhooks import payloads, signing
-from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import InvalidSignature, ProviderConfigError
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Answer, Delivery
 
 SIGNATURE_HEADER = "X-Signature-Ed25519"
 TIMESTAMP_HEADER = "X-Signature-Timestamp"

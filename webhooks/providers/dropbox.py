@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from webhooks import payloads, signing
-from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Answer, Delivery
 
 CHALLENGE_TYPE = "challenge"
 NOTIFICATION_TYPE = "list_folder"

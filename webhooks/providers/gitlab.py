@@ -3,11 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from webhooks import payloads, signing
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
-from webhooks.providers import standard
+from webhooks.providers import payloads, signing, standard
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Delivery
 
 
 def signing_keys(secret: str) -> list[bytes]:

@@ -5,11 +5,11 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from webhooks import signing
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature, ProviderConfigError
+from webhooks.providers import signing
 from webhooks.providers.base import Signed
 from webhooks.providers.configurable import ConfigurableProvider
+from webhooks.providers.delivery import Delivery
 
 PLACEHOLDER = re.compile(r"\{(?:timestamp|id|url)\}")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from webhooks import payloads, signing
-from webhooks.delivery import Delivery
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Delivery
 
 
 class IntercomProvider(Provider):

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from webhooks import payloads, signing
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Delivery
 
 
 def _signature_fields(payload: Any) -> dict[str, Any] | None:

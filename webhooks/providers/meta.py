@@ -4,10 +4,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from webhooks import payloads, signing
-from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import InvalidSignature, VerifyTokenMismatch
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Answer, Delivery
 
 VERIFICATION_TYPE = "hub.verification"
 

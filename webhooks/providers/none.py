@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from webhooks.delivery import Delivery
 from webhooks.providers.base import Signed
 from webhooks.providers.configurable import ConfigurableProvider
+from webhooks.providers.delivery import Delivery
 
 
 class UnsignedProvider(ConfigurableProvider):

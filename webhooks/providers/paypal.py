@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from webhooks import payloads, signing
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import KeyUnavailable, Provider, Signed
+from webhooks.providers.delivery import Delivery
 
 #: The hosts PayPal serves its message-signing certificates from (live and sandbox).
 CERTIFICATE_HOSTS = frozenset(

@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from webhooks import payloads
-from webhooks.delivery import Delivery
+from webhooks.providers import payloads
 from webhooks.providers.basic import BasicAuthProvider
+from webhooks.providers.delivery import Delivery
 
 #: The time field of each record type, so that two opens of one message stay two events.
 TIME_FIELDS = ("ReceivedAt", "DeliveredAt", "BouncedAt", "ChangedAt", "Date")

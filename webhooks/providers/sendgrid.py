@@ -10,10 +10,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from webhooks import payloads, signing
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature, ProviderConfigError
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Delivery
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"

@@ -4,10 +4,10 @@ import base64
 from collections.abc import Sequence
 from typing import Any
 
-from webhooks import signing
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Delivery
 
 
 def _header(delivery: Delivery, name: str) -> str | None:

@@ -3,10 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from webhooks import payloads, signing
-from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Answer, Delivery
 
 
 class SlackProvider(Provider):

@@ -6,10 +6,10 @@ import secrets
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from webhooks import signing
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Delivery
 
 SECRET_PREFIX = "whsec_"
 

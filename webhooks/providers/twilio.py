@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 
-from webhooks import payloads, signing
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Delivery
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

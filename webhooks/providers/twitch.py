@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from webhooks import payloads, signing
-from webhooks.delivery import Answer, Delivery
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import payloads, signing
 from webhooks.providers.base import Provider, Signed
+from webhooks.providers.delivery import Answer, Delivery
 
 PREFIX = "twitch-eventsub-"
 VERIFICATION = "webhook_callback_verification"

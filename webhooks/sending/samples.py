@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote_plus
 
-from webhooks import payloads
+from webhooks.providers import payloads
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 #: The folder of providers that have none of their own.

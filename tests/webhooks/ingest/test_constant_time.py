@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 import webhooks.providers
-from webhooks import signing
+from webhooks.providers import signing
 
 #: Names that hold, or are derived from, a secret or a signature.
 SENSITIVE = re.compile(
@@ -30,6 +30,8 @@ def provider_modules() -> list[ModuleType]:
     names = [
         f"webhooks.providers.{info.name}"
         for info in pkgutil.iter_modules(webhooks.providers.__path__)
+        # signing holds any_matches itself: test_signing_compares_only_inside_any_matches.
+        if info.name != "signing"
     ]
     modules = [__import__(name, fromlist=["_"]) for name in names]
     return [webhooks.providers, *modules]

@@ -11,9 +11,9 @@ from django.test import Client
 
 from tests.factories import make_endpoint
 from tests.webhooks.ingest.test_views import SECRET, github_headers
-from webhooks import payloads
-from webhooks.delivery import Delivery
 from webhooks.models import Event
+from webhooks.providers import payloads
+from webhooks.providers.delivery import Delivery
 
 FIVE_MIB = 5 * 1024 * 1024
 

@@ -18,9 +18,9 @@ from asgiref.sync import sync_to_async
 from tests.factories import make_endpoint
 from tests.webhooks.ingest.test_both_doors import DOORS, Request, fresh_process_state
 from tests.webhooks.ingest.test_views import SECRET, github_headers
-from webhooks import payloads
 from webhooks.models import Event
 from webhooks.processing import handlers, queue
+from webhooks.providers import payloads
 
 pytestmark = [
     pytest.mark.usefixtures("async_db_connections"),

@@ -11,10 +11,10 @@ from django.utils import timezone
 from health_check.exceptions import ServiceUnavailable, ServiceWarning
 
 from tests.factories import make_endpoint, make_event
-from webhooks import pausing
 from webhooks.models import Event
 from webhooks.observability import health_check
 from webhooks.observability.health_check import WebhookQueue
+from webhooks.processing import pausing
 
 pytestmark = pytest.mark.django_db
 

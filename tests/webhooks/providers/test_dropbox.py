@@ -20,9 +20,9 @@ from django.test import Client
 from tests.factories import make_endpoint
 from tests.webhooks.providers.contract import SignedBodyContract
 from tests.webhooks.providers.sending import send_every_sample
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.dropbox import DropboxProvider
 
 APP_SECRET = "x7k2m9q4w1z8c5v"

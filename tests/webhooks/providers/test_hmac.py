@@ -301,8 +301,8 @@ def test_delivery_to_a_misconfigured_endpoint_answers_503_and_stores_nothing(
 def test_template_values_are_not_substituted_twice() -> None:
     import time
 
-    from webhooks.delivery import Delivery
     from webhooks.providers import get_provider
+    from webhooks.providers.delivery import Delivery
 
     provider = get_provider("hmac", {"id_header": "X-Id", "template": "{id}.{body}"})
     delivery = Delivery(

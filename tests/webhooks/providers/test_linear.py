@@ -11,9 +11,9 @@ from django.test import Client
 
 from tests.webhooks.providers.contract import TimestampedContract
 from tests.webhooks.providers.sending import send_every_sample
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.linear import LinearProvider
 from webhooks.sending import samples
 

@@ -30,13 +30,13 @@ from tests.factories import make_endpoint
 from tests.webhooks.payloads.loader import payload
 from tests.webhooks.providers.contract import SignedBodyContract
 from tests.webhooks.providers.live_send import send_and_check
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.ingest import keys
 from webhooks.ingest.keys import RemoteKeys
 from webhooks.models import Endpoint, Event
 from webhooks.providers import get_provider
 from webhooks.providers.base import KeyUnavailable
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.paypal import (
     PayPalProvider,
     SendingKey,

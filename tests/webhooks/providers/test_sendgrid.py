@@ -18,9 +18,9 @@ from sendgrid import EventWebhook
 from tests.factories import make_endpoint
 from tests.webhooks.providers.contract import SignedBodyContract
 from tests.webhooks.providers.live_send import send_and_check
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature, ProviderConfigError
 from webhooks.models import Endpoint, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.sendgrid import SendGridProvider, load_key
 
 # The vector of sendgrid-python's EventWebhook tests: SendGrid's own key and

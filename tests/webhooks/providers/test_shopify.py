@@ -11,9 +11,9 @@ from django.test import Client
 
 from tests.webhooks.payloads.loader import payload
 from tests.webhooks.providers.contract import SignedBodyContract
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.shopify import ShopifyProvider
 
 SECRET = "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"

@@ -17,9 +17,9 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from tests.webhooks.payloads.loader import payload
 from tests.webhooks.providers.contract import TimestampedContract
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.slack import SlackProvider
 
 # Slack's worked example ("Verifying requests from Slack"), also in slack_sdk's tests.

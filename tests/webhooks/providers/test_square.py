@@ -17,9 +17,9 @@ from square.utils.webhooks_helper import verify_signature
 from tests.factories import make_endpoint
 from tests.webhooks.providers.contract import SLUG, SignedBodyContract
 from tests.webhooks.providers.sending import send_every_sample, sent_url
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.square import SquareProvider
 from webhooks.sending import samples
 

@@ -19,9 +19,9 @@ from django.test import Client
 
 from tests.webhooks.payloads.loader import payload
 from tests.webhooks.providers.contract import TimestampedContract
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.standard import StandardWebhooksProvider, secret_key
 
 # test_sign_function in every standard-webhooks library.

@@ -18,9 +18,9 @@ from twilio.request_validator import RequestValidator, get_signature_algorithm
 
 from tests.webhooks.payloads.loader import payload
 from tests.webhooks.providers.contract import SignedBodyContract
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.twilio import TwilioProvider, signed_string, url_variants
 
 FORM = "application/x-www-form-urlencoded"

@@ -19,9 +19,9 @@ from tests.factories import make_endpoint
 from tests.webhooks.payloads.loader import payload
 from tests.webhooks.providers.contract import TimestampedContract
 from tests.webhooks.providers.live_send import send_and_check
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.twitch import TwitchProvider, parse_timestamp
 
 SECRET = "s3cRe7-subscription-secret"

@@ -13,9 +13,9 @@ from django.test import Client
 from tests.factories import make_endpoint
 from tests.webhooks.providers.contract import TimestampedContract
 from tests.webhooks.providers.live_send import send_and_check
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.models import Endpoint, EndpointSecret, Event
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.zoom import ZoomProvider
 
 SECRET = "Oq8JfDq2RlW0Xb1n5vQm7A"

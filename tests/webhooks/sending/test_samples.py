@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from webhooks.delivery import Delivery
 from webhooks.providers import builtin_ids, get_provider
+from webhooks.providers.delivery import Delivery
 from webhooks.sending import samples
 
 #: The providers that read the generic samples: where the id and type are is per endpoint.

@@ -18,11 +18,11 @@ import svix.webhooks
 from slack_sdk.signature import SignatureVerifier
 from twilio.request_validator import RequestValidator
 
-from webhooks.delivery import Delivery
 from webhooks.exceptions import InvalidSignature
 from webhooks.providers import get_provider
 from webhooks.providers.base import Provider, Signed
 from webhooks.providers.basic import BasicAuthProvider
+from webhooks.providers.delivery import Delivery
 from webhooks.providers.github import GitHubProvider
 from webhooks.providers.hmac import HmacProvider
 from webhooks.providers.none import UnsignedProvider

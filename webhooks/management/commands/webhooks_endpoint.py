@@ -11,12 +11,12 @@ from django.core.validators import validate_slug
 from django.db import transaction
 from django.urls import reverse
 
-from webhooks import pausing
 from webhooks.api.links import DEVELOPMENT_URL, endpoint_url
 from webhooks.checks import invalid_networks
 from webhooks.conf import conf
 from webhooks.exceptions import ProviderConfigError, UnknownProviderError
 from webhooks.models import Endpoint, validate_not_reserved
+from webhooks.processing import pausing
 from webhooks.providers import get_provider, provider_ids
 from webhooks.providers.base import Provider
 

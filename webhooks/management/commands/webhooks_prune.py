@@ -7,9 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from webhooks import retention
 from webhooks.conf import conf
 from webhooks.models import Attempt, Event, Rejection
+from webhooks.processing import retention
 
 DURATION = re.compile(r"(?P<amount>\d+)(?P<unit>[dhms])")
 UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}

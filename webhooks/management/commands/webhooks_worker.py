@@ -10,8 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connection
 
-from webhooks import retention
 from webhooks.conf import conf
+from webhooks.processing import retention
 from webhooks.processing.dispatch import CHANNEL, TASK_MODES, new_work
 from webhooks.processing.runner import Runner, worker_name
 from webhooks.processing.sweep import sweep

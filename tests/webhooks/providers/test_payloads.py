@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import time
 
-from webhooks import payloads
-from webhooks.delivery import Delivery
+from webhooks.providers import payloads
+from webhooks.providers.delivery import Delivery
 
 
 def delivery(body: bytes, content_type: str = "application/json") -> Delivery:

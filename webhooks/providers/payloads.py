@@ -23,7 +23,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qsl
 
-from webhooks.delivery import Delivery
+from webhooks.providers.delivery import Delivery
 
 MAX_DEPTH = 64
 #: Most JSON objects and arrays, or form fields, a parsed payload may hold. Real

@@ -5,8 +5,8 @@ import inspect
 
 import pytest
 
-from webhooks import signing
 from webhooks.exceptions import InvalidSignature
+from webhooks.providers import signing
 
 
 def reason(call) -> str:

@@ -14,9 +14,8 @@ from django.utils import timezone
 from tests.factories import make_endpoint, make_event
 from tests.webhooks.ingest.test_views import SECRET, github_headers
 from tests.webhooks.observability.scrape import value
-from webhooks import pausing
 from webhooks.models import Endpoint, Event
-from webhooks.processing import handlers
+from webhooks.processing import handlers, pausing
 from webhooks.processing import queue as processing
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.factories import make_endpoint, make_event
-from webhooks import retention
 from webhooks.models import Attempt, Event, Rejection
+from webhooks.processing import retention
 
 
 def aged(endpoint, delivery_id: str, status: str, days: float) -> Event:
