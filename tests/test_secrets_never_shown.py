@@ -26,8 +26,7 @@ from django.urls import reverse
 from tests.asgi import application
 from tests.factories import make_endpoint
 from webhooks.models import Event
-from webhooks.processing import handlers
-from webhooks.processing import queue as processing
+from webhooks.processing import batches, claims, handlers
 from webhooks.providers import get_provider
 
 SECRETS = {
@@ -134,8 +133,8 @@ def test_no_secret_in_any_page_frame_or_log_line(logged, provider_client) -> Non
             answers.append(deliver(provider_client, provider_id, secret, body))
             answers.append(deliver(provider_client, provider_id, secret + "x", body))
         assert answers.count(200) == len(SECRETS), answers
-        for event_id in processing.claim(100, "test-worker"):
-            processing.run(event_id, "test-worker")
+        for event_id in claims.claim(100, "test-worker"):
+            batches.run(event_id, "test-worker")
     finally:
         handlers.unregister(fail)
     assert Event.objects.filter(status__in=["retrying", "failed"]).count() == len(

@@ -23,8 +23,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from webhooks.conf import conf
 from webhooks.models import Event
-from webhooks.processing import queue
+from webhooks.processing import batches, claims
 from webhooks.processing import sweep as sweeping
+from webhooks.processing.outcomes import Outcome
 from webhooks.processing.runner import worker_name
 
 logger = logging.getLogger("webhooks")
@@ -38,15 +39,15 @@ def process(event_id: int) -> str | None:
     key), another worker holds it, or it does not exist.
     """
     worker = worker_name(conf.PROCESSING)
-    claimed = queue.claim_events(1, worker, only=[event_id])
+    claimed = claims.claim_events(1, worker, only=[event_id])
     if not claimed:
         return None
-    outcomes = queue.run_batch(claimed)
+    outcomes = batches.run_batch(claimed)
     follow_up(outcomes)
     return outcomes[0].status if outcomes else None
 
 
-def follow_up(outcomes: Iterable[queue.Outcome]) -> None:
+def follow_up(outcomes: Iterable[Outcome]) -> None:
     """Enqueue what the outcomes made due: retries at their time, the next event of a key."""
     keys = set()
     for outcome in outcomes:
@@ -63,7 +64,7 @@ def next_in_order(keys: Collection[str]) -> list[int]:
     found = []
     for key in keys:
         first = (
-            Event.objects.filter(ordering_key=key, status__in=queue.OPEN)
+            Event.objects.filter(ordering_key=key, status__in=claims.OPEN)
             .order_by("id")
             .values_list("pk", flat=True)
             .first()

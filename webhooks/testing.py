@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from webhooks.conf import conf
 from webhooks.models import Endpoint, Event
-from webhooks.processing import queue
+from webhooks.processing import batches, claims
 from webhooks.providers import get_provider
 from webhooks.sending import samples
 from webhooks.sending.client import Outgoing
@@ -232,10 +232,10 @@ def run_handlers(*, retries: bool = False) -> list[Event]:
             Event.objects.filter(status=Event.Status.RETRYING).update(
                 next_attempt_at=timezone.now()
             )
-        claimed = queue.claim_events(BATCH, WORKER)
+        claimed = claims.claim_events(BATCH, WORKER)
         if not claimed:
             break
-        queue.run_batch(claimed)
+        batches.run_batch(claimed)
         ran.update((event.pk, event) for event in claimed)
     events = Event.objects.filter(pk__in=list(ran)).order_by("pk")
     return list(events)

@@ -18,7 +18,7 @@ from orders.webhook_handlers import (
 )
 from tests.factories import make_endpoint, make_event
 from webhooks.models import Event
-from webhooks.processing import queue as processing
+from webhooks.processing import batches, claims
 from webhooks.processing.handlers import handlers_for
 
 pytestmark = pytest.mark.django_db
@@ -173,8 +173,8 @@ def process(event: Event) -> str | None:
     Event.objects.filter(pk=event.pk).update(
         status=Event.Status.PENDING, next_attempt_at=timezone.now()
     )
-    assert processing.claim(10, "test-worker") == [event.pk]
-    return processing.run(event.pk, "test-worker")
+    assert claims.claim(10, "test-worker") == [event.pk]
+    return batches.run(event.pk, "test-worker")
 
 
 def test_a_paid_event_processed_by_a_worker_marks_the_order_paid() -> None:

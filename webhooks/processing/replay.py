@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from webhooks.models import Event
 from webhooks.processing import dispatch
-from webhooks.processing.queue import announce
+from webhooks.processing.announcements import announce
 
 
 @dataclass

@@ -16,7 +16,7 @@ from django.db import DatabaseError, close_old_connections, connections
 
 from webhooks.conf import conf
 from webhooks.models import Event
-from webhooks.processing import queue
+from webhooks.processing import batches, claims
 
 logger = logging.getLogger("webhooks")
 
@@ -77,7 +77,7 @@ class Runner:
         if not wanted:
             return 0
         try:
-            events = queue.claim_events(wanted, self.name)
+            events = claims.claim_events(wanted, self.name)
         except DatabaseError:
             logger.warning(
                 "Could not claim events; retrying after the poll interval",
@@ -99,7 +99,7 @@ class Runner:
     def _run(self, events: list[Event]) -> None:
         try:
             close_old_connections()
-            outcomes = queue.run_batch(events, stopping=self.stopping.is_set)
+            outcomes = batches.run_batch(events, stopping=self.stopping.is_set)
             with self.lock:
                 self.processed += len(outcomes)
         except Exception:
@@ -120,6 +120,6 @@ class Runner:
             running = set(self.running)
         if running:
             try:
-                queue.renew(running, self.name)
+                claims.renew(running, self.name)
             except DatabaseError:
                 logger.warning("Could not renew leases", exc_info=True)

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from webhooks.conf import conf
 from webhooks.models import Event
-from webhooks.processing import queue
+from webhooks.processing import claims
 
 #: Events handed out per transaction.
 CHUNK = 1000
@@ -43,7 +43,7 @@ def sweep(
 def overdue(after_seconds: float, limit: int) -> list[int]:
     """Take up to ``limit`` events due for longer than ``after_seconds``, marking them due now."""
     now = timezone.now()
-    candidates = queue.due(now - timedelta(seconds=after_seconds))
+    candidates = claims.due(now - timedelta(seconds=after_seconds))
     with transaction.atomic():
         if connection.features.has_select_for_update_skip_locked:
             # Rows a batch holds are being run: not lost.

@@ -19,8 +19,7 @@ from tests.factories import make_endpoint, make_event
 from webhooks import signals
 from webhooks.alerts import health, notify
 from webhooks.models import Endpoint, Event
-from webhooks.processing import handlers
-from webhooks.processing import queue as processing
+from webhooks.processing import batches, claims, handlers
 
 pytestmark = pytest.mark.django_db
 
@@ -94,10 +93,10 @@ def process(endpoint: Endpoint, count: int, capture) -> None:
             next_attempt_at=timezone.now(),
         )
     with capture(execute=True):
-        claimed = processing.claim_events(count, "alert-test")
+        claimed = claims.claim_events(count, "alert-test")
     for event in claimed:
         with capture(execute=True):
-            processing.run_claimed(event)
+            batches.run_claimed(event)
 
 
 def subjects() -> list[str]:

@@ -19,7 +19,7 @@ from tests.factories import make_endpoint
 from tests.webhooks.ingest.test_both_doors import DOORS, Request, fresh_process_state
 from tests.webhooks.ingest.test_views import SECRET, github_headers
 from webhooks.models import Event
-from webhooks.processing import handlers, queue
+from webhooks.processing import batches, claims, handlers
 from webhooks.providers import payloads
 
 pytestmark = [
@@ -88,9 +88,9 @@ def test_such_an_event_fails_processing_with_the_unparsed_error(client) -> None:
 
     handlers.handler("github")(handle)
     try:
-        assert queue.claim(10, "test") == [response.json()["id"]]
-        queue.run(response.json()["id"], worker="test")
+        assert claims.claim(10, "test") == [response.json()["id"]]
+        batches.run(response.json()["id"], worker="test")
     finally:
         handlers.unregister(handle)
     event = Event.objects.get(endpoint=endpoint)
-    assert (event.status, event.last_error) == (Event.Status.FAILED, queue.UNPARSED)
+    assert (event.status, event.last_error) == (Event.Status.FAILED, batches.UNPARSED)

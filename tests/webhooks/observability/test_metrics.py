@@ -16,8 +16,7 @@ from tests.webhooks.ingest.test_views import SECRET, github_headers
 from tests.webhooks.observability.scrape import families, samples, value
 from webhooks.models import Event
 from webhooks.observability import metrics
-from webhooks.processing import handlers
-from webhooks.processing import queue as processing
+from webhooks.processing import batches, claims, handlers
 
 pytestmark = pytest.mark.django_db
 
@@ -176,11 +175,11 @@ def test_processing_counts_runs_attempts_dead_events_and_the_queue(
         before = waiting
         # Each step's announcements go out as its commit would send them.
         with django_capture_on_commit_callbacks(execute=True):
-            claimed = processing.claim_events(10, "metrics-test")
+            claimed = claims.claim_events(10, "metrics-test")
         with override_settings(WEBHOOKS_MAX_ATTEMPTS=1):
             for event in claimed:
                 with django_capture_on_commit_callbacks(execute=True):
-                    processing.run_claimed(event)
+                    batches.run_claimed(event)
         after = scrape(client)
     finally:
         handlers.unregister(broken)

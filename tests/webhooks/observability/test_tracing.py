@@ -22,8 +22,7 @@ from tests.factories import make_endpoint
 from tests.webhooks.ingest.test_views import SECRET, github_headers
 from webhooks.models import Event
 from webhooks.observability import tracing
-from webhooks.processing import handlers
-from webhooks.processing import queue as processing
+from webhooks.processing import batches, claims, handlers
 
 pytestmark = pytest.mark.django_db
 
@@ -111,7 +110,7 @@ def test_processing_links_to_the_stored_ingest_context_with_a_span_per_handler(
         # Processing runs later, with no ingest span around: what joins them is
         # the traceparent stored on the row.
         assert trace.get_current_span().get_span_context().is_valid is False
-        processing.run_batch(processing.claim_events(10, "trace-test"))
+        batches.run_batch(claims.claim_events(10, "trace-test"))
     finally:
         handlers.unregister(first)
         handlers.unregister(second)
@@ -154,7 +153,7 @@ from tests.factories import make_endpoint
 from tests.webhooks.ingest.test_views import SECRET, github_headers
 from webhooks.models import Event
 from webhooks.observability import tracing
-from webhooks.processing import queue as processing
+from webhooks.processing import batches, claims
 make_endpoint("gh", "github", SECRET)
 body = b'{"a": 1}'
 answer = Client().post("/webhooks/gh/", body, content_type="application/json",
@@ -162,7 +161,7 @@ answer = Client().post("/webhooks/gh/", body, content_type="application/json",
 assert answer.status_code == 200, answer.content
 assert not tracing.enabled()
 assert Event.objects.get().trace_parent == ""
-processing.run_batch(processing.claim_events(10, "w"))
+batches.run_batch(claims.claim_events(10, "w"))
 assert Event.objects.get().attempts == 1  # it ran (the demo's handler is installed)
 assert not any(name.startswith("opentelemetry") and sys.modules[name] is not None
                for name in sys.modules)

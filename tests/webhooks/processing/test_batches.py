@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.factories import make_endpoint, make_event
 from webhooks.models import Attempt, Endpoint, Event
-from webhooks.processing import handlers, queue
+from webhooks.processing import batches, claims, handlers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,9 +74,9 @@ def test_a_batch_records_every_outcome_with_one_insert_and_one_update(
             raise RuntimeError("odd")
 
     make_due_events(6)
-    claimed = queue.claim_events(10, WORKER)
+    claimed = claims.claim_events(10, WORKER)
     with CaptureQueriesContext(connection) as queries:
-        outcomes = queue.run_batch(claimed)
+        outcomes = batches.run_batch(claimed)
     assert [o.status for o in outcomes] == ["succeeded", "retrying"] * 3
     assert len(sql_of(queries, "INSERT", "webhooks_attempt")) == 1
     assert len(sql_of(queries, "UPDATE", "webhooks_event")) == 1
@@ -104,9 +104,9 @@ def test_a_crash_mid_batch_loses_no_handler_and_commits_no_write_twice(
             raise Crash
 
     events = make_due_events(4)
-    claimed = queue.claim_events(10, "doomed")
+    claimed = claims.claim_events(10, "doomed")
     with pytest.raises(Crash):
-        queue.run_batch(claimed)
+        batches.run_batch(claimed)
     # Nothing of the batch committed: neither the writes of d-0 and d-1 nor their records.
     assert side_effects() == []
     assert set(Event.objects.values_list("status", flat=True)) == {"processing"}
@@ -114,7 +114,7 @@ def test_a_crash_mid_batch_loses_no_handler_and_commits_no_write_twice(
 
     crash_on.clear()
     Event.objects.update(next_attempt_at=timezone.now())  # the leases lapse
-    assert queue.run_batch(queue.claim_events(10, WORKER))
+    assert batches.run_batch(claims.claim_events(10, WORKER))
     assert side_effects() == [f"ran-d-{n}" for n in range(4)]  # each exactly once
     assert set(Event.objects.values_list("status", "attempts")) == {("succeeded", 2)}
     assert len(events) == Attempt.objects.filter(outcome="succeeded").count()
@@ -130,8 +130,8 @@ def test_a_batch_that_lost_its_lease_records_nothing_and_keeps_no_write(
         Event.objects.filter(pk=event.pk).update(claimed_by="other", attempts=2)
 
     [event] = make_due_events(1)
-    [claimed] = queue.claim_events(1, WORKER)
-    assert queue.run_claimed(claimed) is None
+    [claimed] = claims.claim_events(1, WORKER)
+    assert batches.run_claimed(claimed) is None
     assert side_effects() == []
     event.refresh_from_db()
     assert (event.status, event.claimed_by, event.attempts) == (
@@ -149,9 +149,9 @@ def test_past_its_time_bound_a_batch_commits_what_it_has_run(registry) -> None:
         pass
 
     make_due_events(3)
-    claimed = queue.claim_events(10, WORKER)
+    claimed = claims.claim_events(10, WORKER)
     with CaptureQueriesContext(connection) as queries:
-        outcomes = queue.run_batch(claimed)
+        outcomes = batches.run_batch(claimed)
     assert [o.status for o in outcomes] == ["succeeded"] * 3
     assert len(sql_of(queries, "UPDATE", "webhooks_event")) == 3  # one commit each
 
@@ -164,8 +164,8 @@ def test_a_batch_told_to_stop_gives_back_what_it_has_not_started(registry) -> No
         ran.append(event.pk)
 
     events = make_due_events(3)
-    claimed = queue.claim_events(10, WORKER)
-    outcomes = queue.run_batch(claimed, stopping=lambda: bool(ran))
+    claimed = claims.claim_events(10, WORKER)
+    outcomes = batches.run_batch(claimed, stopping=lambda: bool(ran))
     assert [o.event.pk for o in outcomes] == [events[0].pk]
     rows = dict(Event.objects.values_list("pk", "status"))
     assert rows == {
@@ -189,7 +189,7 @@ def test_handlers_that_succeeded_commit_with_the_note_that_they_did(registry) ->
         raise RuntimeError("later")
 
     [event] = make_due_events(1)
-    assert queue.run_batch(queue.claim_events(1, WORKER))[0].status == "retrying"
+    assert batches.run_batch(claims.claim_events(1, WORKER))[0].status == "retrying"
     event.refresh_from_db()
     assert side_effects() == [f"ran-first-{event.pk}"]  # second's write rolled back
     assert event.completed_handlers == [handlers.handlers_for("github", "push")[0].name]
@@ -201,7 +201,7 @@ def test_the_ordering_check_reads_the_index_of_open_keyed_events() -> None:
     now = timezone.now()
     for n in range(3):
         make_event(endpoint, f"d-{n}", next_attempt_at=now, ordering_key="k")
-    sql, params = queue.due(now)[:100].query.sql_with_params()
+    sql, params = claims.due(now)[:100].query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cursor:
         # Whether the index can serve the check at all, whatever the table's size.
         cursor.execute("SET LOCAL enable_seqscan = off")

@@ -15,8 +15,7 @@ from tests.factories import make_endpoint, make_event
 from tests.webhooks.ingest.test_views import SECRET, github_headers
 from tests.webhooks.observability.scrape import value
 from webhooks.models import Endpoint, Event
-from webhooks.processing import handlers, pausing
-from webhooks.processing import queue as processing
+from webhooks.processing import batches, claims, handlers, pausing
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +32,8 @@ def deliver(client: Client, body: bytes) -> dict:
 
 
 def run_due() -> list[int]:
-    claimed = processing.claim_events(100, "pause-test")
-    processing.run_batch(claimed)
+    claimed = claims.claim_events(100, "pause-test")
+    batches.run_batch(claimed)
     return [event.pk for event in claimed]
 
 
@@ -144,9 +143,9 @@ def test_an_endpoint_pauses_itself_after_failures_in_a_row(
                 next_attempt_at=timezone.now(),
             )
             with django_capture_on_commit_callbacks(execute=True):
-                claimed = processing.claim_events(1, "pause-test")
+                claimed = claims.claim_events(1, "pause-test")
             with django_capture_on_commit_callbacks(execute=True):
-                processing.run_batch(claimed)
+                batches.run_batch(claimed)
 
     handlers.handler("github", "push")(fulfil)
     try:

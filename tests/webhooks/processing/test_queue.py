@@ -12,7 +12,8 @@ from django.utils import timezone
 from tests.factories import make_endpoint, make_event
 from webhooks import signals
 from webhooks.models import Attempt, Event
-from webhooks.processing import dispatch, handlers, queue, replay
+from webhooks.processing import batches, claims, dispatch, handlers, replay
+from webhooks.processing.outcomes import backoff_seconds
 
 pytestmark = pytest.mark.django_db
 
@@ -47,8 +48,8 @@ def cycle(event: Event) -> str | None:
     Event.objects.filter(pk=event.pk, status=Event.Status.RETRYING).update(
         next_attempt_at=timezone.now()
     )
-    assert queue.claim(10, WORKER) == [event.pk]
-    return queue.run(event.pk, WORKER)
+    assert claims.claim(10, WORKER) == [event.pk]
+    return batches.run(event.pk, WORKER)
 
 
 def test_handler_failing_twice_then_succeeding_ends_succeeded_after_3_attempts(
@@ -94,7 +95,7 @@ def test_handler_always_failing_ends_failed_after_max_attempts_with_its_error(
         "builtins.ValueError: cannot parse the order reference"
     )
     assert "Traceback" in event.last_error and "broken" in event.last_error
-    assert queue.claim(10, WORKER) == []  # failed is final
+    assert claims.claim(10, WORKER) == []  # failed is final
 
 
 @override_settings(WEBHOOKS_MAX_ATTEMPTS=2)
@@ -128,8 +129,8 @@ def test_retry_is_scheduled_with_backoff(registry) -> None:
 
     event = make_due()
     before = timezone.now()
-    assert queue.claim(1, WORKER) == [event.pk]
-    queue.run(event.pk, WORKER)
+    assert claims.claim(1, WORKER) == [event.pk]
+    batches.run(event.pk, WORKER)
     event.refresh_from_db()
     assert before <= event.next_attempt_at <= before + timedelta(seconds=11)
 
@@ -138,7 +139,7 @@ def test_retry_is_scheduled_with_backoff(registry) -> None:
 def test_backoff_grows_is_capped_and_jittered() -> None:
     rng = random.Random(7)
     samples = {
-        attempt: [queue.backoff_seconds(attempt, rng) for _ in range(300)]
+        attempt: [backoff_seconds(attempt, rng) for _ in range(300)]
         for attempt in range(1, 10)
     }
     for attempt, values in samples.items():
@@ -214,8 +215,8 @@ def test_pattern_event_types_match_families(registry) -> None:
         endpoint, "d-2", event_type="customer.created", next_attempt_at=timezone.now()
     )
     for each in (event, other):
-        assert queue.claim(1, WORKER) == [each.pk]
-        queue.run(each.pk, WORKER)
+        assert claims.claim(1, WORKER) == [each.pk]
+        batches.run(each.pk, WORKER)
     assert seen == ["customer.subscription.updated"]
 
 
@@ -237,14 +238,14 @@ def test_expired_lease_puts_the_event_back_and_fences_the_old_worker(registry) -
         pass
 
     event = make_due()
-    assert queue.claim(1, "dead-worker") == [event.pk]
-    assert queue.claim(1, WORKER) == []  # leased
+    assert claims.claim(1, "dead-worker") == [event.pk]
+    assert claims.claim(1, WORKER) == []  # leased
     Event.objects.filter(pk=event.pk).update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)
     )
-    assert queue.claim(1, WORKER) == [event.pk]
-    assert queue.run(event.pk, "dead-worker") is None  # lost its lease
-    assert queue.run(event.pk, WORKER) == "succeeded"
+    assert claims.claim(1, WORKER) == [event.pk]
+    assert batches.run(event.pk, "dead-worker") is None  # lost its lease
+    assert batches.run(event.pk, WORKER) == "succeeded"
     event.refresh_from_db()
     assert event.attempts == 2
 
@@ -262,13 +263,13 @@ def test_a_claimed_batch_runs_from_the_rows_the_claim_read(registry) -> None:
         make_event(endpoint, f"d-{n}", payload={"n": n}, next_attempt_at=now)
         for n in range(3)
     ]
-    claimed = queue.claim_events(10, WORKER)
+    claimed = claims.claim_events(10, WORKER)
     assert [event.pk for event in claimed] == [event.pk for event in events]
     assert {(e.status, e.claimed_by, e.attempts) for e in claimed} == {
         ("processing", WORKER, 1)
     }
     with CaptureQueriesContext(connection) as queries:
-        assert queue.run_claimed(claimed[0]) == "succeeded"
+        assert batches.run_claimed(claimed[0]) == "succeeded"
     # Nothing of the event is read again, except the deferred body the handler asked
     # for; on PostgreSQL the batch also locks its rows, reading the fence columns only.
     reads = [
@@ -289,36 +290,36 @@ def test_a_claimed_event_whose_lease_lapsed_records_no_outcome(registry) -> None
         pass
 
     event = make_due()
-    [stale] = queue.claim_events(1, "dead-worker")
+    [stale] = claims.claim_events(1, "dead-worker")
     Event.objects.filter(pk=event.pk).update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)
     )
-    [fresh] = queue.claim_events(1, WORKER)
-    assert queue.run_claimed(stale) is None
-    assert queue.run_claimed(fresh) == "succeeded"
+    [fresh] = claims.claim_events(1, WORKER)
+    assert batches.run_claimed(stale) is None
+    assert batches.run_claimed(fresh) == "succeeded"
     event.refresh_from_db()
     assert (event.status, event.attempts) == ("succeeded", 2)
 
 
 def test_renew_extends_only_the_workers_own_leases() -> None:
     event = make_due()
-    queue.claim(1, WORKER)
+    claims.claim(1, WORKER)
     Event.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
-    queue.renew([event.pk], "someone-else")
+    claims.renew([event.pk], "someone-else")
     event.refresh_from_db()
     assert event.next_attempt_at <= timezone.now()
-    queue.renew([event.pk], WORKER)
+    claims.renew([event.pk], WORKER)
     event.refresh_from_db()
     assert event.next_attempt_at > timezone.now() + timedelta(seconds=200)
 
 
 def test_release_gives_back_unstarted_claims() -> None:
     event = make_due()
-    queue.claim(1, WORKER)
-    queue.release([event.pk], WORKER)
+    claims.claim(1, WORKER)
+    claims.release([event.pk], WORKER)
     event.refresh_from_db()
     assert (event.status, event.attempts, event.claimed_by) == ("pending", 0, "")
-    assert queue.claim(1, WORKER) == [event.pk]
+    assert claims.claim(1, WORKER) == [event.pk]
 
 
 def test_ordered_events_of_one_key_run_one_at_a_time_in_order(registry) -> None:
@@ -350,9 +351,9 @@ def test_ordered_events_of_one_key_run_one_at_a_time_in_order(registry) -> None:
         next_attempt_at=now,
         ordering_key="k2",
     )
-    assert queue.claim(10, WORKER) == [first.pk, other.pk]
-    queue.run(first.pk, WORKER)
-    assert queue.claim(10, WORKER) == [second.pk]
+    assert claims.claim(10, WORKER) == [first.pk, other.pk]
+    batches.run(first.pk, WORKER)
+    assert claims.claim(10, WORKER) == [second.pk]
 
 
 def test_ingest_sets_the_ordering_key_from_the_handler(registry, client) -> None:
@@ -414,9 +415,9 @@ def test_every_status_change_is_announced_after_commit(
     try:
         event = make_due()
         with django_capture_on_commit_callbacks(execute=True):
-            queue.claim(1, WORKER)
+            claims.claim(1, WORKER)
         with django_capture_on_commit_callbacks(execute=True):
-            queue.run(event.pk, WORKER)
+            batches.run(event.pk, WORKER)
     finally:
         signals.event_status_changed.disconnect(listener)
     assert changes == [("pending", "processing"), ("processing", "succeeded")]
@@ -446,7 +447,7 @@ def test_replay_of_a_missing_event_returns_none() -> None:
 
 def test_replay_leaves_a_processing_event_alone() -> None:
     event = make_due()
-    queue.claim(1, WORKER)
+    claims.claim(1, WORKER)
     assert replay.replay(event.pk).status == "processing"
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from tests.factories import make_endpoint, make_event
 from webhooks import tasks
 from webhooks.models import Event
-from webhooks.processing import dispatch, handlers, queue, replay
+from webhooks.processing import claims, dispatch, handlers, replay
 from webhooks.processing.sweep import sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -105,7 +105,7 @@ def test_a_task_for_an_event_held_by_a_worker_runs_nothing(backend, registry) ->
         raise AssertionError("held elsewhere")
 
     event = make_event(make_endpoint("gh"), next_attempt_at=timezone.now())
-    queue.claim(1, "another-worker")
+    claims.claim(1, "another-worker")
     assert tasks.process(event.pk) is None
     assert tasks.process(123456) is None  # and one for an event that is gone
 
