@@ -23,23 +23,6 @@ class Crash(BaseException):
     """Stands for the process dying mid-handler: nothing catches it."""
 
 
-@pytest.fixture
-def registry():
-    registered = []
-
-    def register(*args, **kwargs):
-        def decorate(function):
-            handlers.handler(*args, **kwargs)(function)
-            registered.append(function)
-            return function
-
-        return decorate
-
-    yield register
-    for function in registered:
-        handlers.unregister(function)
-
-
 def make_due_events(count: int, **fields) -> list[Event]:
     endpoint = make_endpoint("gh", "github", "s")
     now = timezone.now()

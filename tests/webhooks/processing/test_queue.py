@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from tests.factories import make_endpoint, make_event
 from webhooks import signals
-from webhooks.models import Attempt, Event
-from webhooks.processing import batches, claims, dispatch, handlers, replay
+from webhooks.models import Attempt, Endpoint, Event
+from webhooks.processing import batches, claims, dispatch, replay
 from webhooks.processing.outcomes import backoff_seconds
 
 pytestmark = pytest.mark.django_db
@@ -20,27 +20,22 @@ pytestmark = pytest.mark.django_db
 WORKER = "test-worker"
 
 
-@pytest.fixture
-def registry():
-    """Register handlers for one test only."""
-    registered = []
-
-    def register(*args, **kwargs):
-        def decorate(function):
-            handlers.handler(*args, **kwargs)(function)
-            registered.append(function)
-            return function
-
-        return decorate
-
-    yield register
-    for function in registered:
-        handlers.unregister(function)
-
-
 def make_due(**fields) -> Event:
     endpoint = make_endpoint("gh", "github", "s")
     return make_event(endpoint, next_attempt_at=timezone.now(), **fields)
+
+
+def make_keyed(
+    endpoint: Endpoint, event_id: str, repository: str, key: str, now: datetime
+) -> Event:
+    """An event of ``repository`` under ordering key ``key``, due at ``now``."""
+    return make_event(
+        endpoint,
+        event_id,
+        payload={"repository": repository},
+        next_attempt_at=now,
+        ordering_key=key,
+    )
 
 
 def cycle(event: Event) -> str | None:
@@ -330,27 +325,9 @@ def test_ordered_events_of_one_key_run_one_at_a_time_in_order(registry) -> None:
     endpoint = make_endpoint("gh", "github", "s")
     now = timezone.now()
     key = "tests.webhooks.processing.test_queue.ordered:octo/repo"
-    first = make_event(
-        endpoint,
-        "a",
-        payload={"repository": "octo/repo"},
-        next_attempt_at=now,
-        ordering_key=key,
-    )
-    second = make_event(
-        endpoint,
-        "b",
-        payload={"repository": "octo/repo"},
-        next_attempt_at=now,
-        ordering_key=key,
-    )
-    other = make_event(
-        endpoint,
-        "c",
-        payload={"repository": "other"},
-        next_attempt_at=now,
-        ordering_key="k2",
-    )
+    first = make_keyed(endpoint, "a", "octo/repo", key, now)
+    second = make_keyed(endpoint, "b", "octo/repo", key, now)
+    other = make_keyed(endpoint, "c", "other", "k2", now)
     assert claims.claim(10, WORKER) == [first.pk, other.pk]
     batches.run(first.pk, WORKER)
     assert claims.claim(10, WORKER) == [second.pk]

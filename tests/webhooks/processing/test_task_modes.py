@@ -15,7 +15,7 @@ from django.utils import timezone
 from tests.factories import make_endpoint, make_event
 from webhooks import tasks
 from webhooks.models import Event
-from webhooks.processing import claims, dispatch, handlers, replay
+from webhooks.processing import claims, dispatch, replay
 from webhooks.processing.sweep import sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,23 +44,6 @@ def backend():
         backend.clear()
         yield backend
         backend.clear()
-
-
-@pytest.fixture
-def registry():
-    registered = []
-
-    def register(*args, **kwargs):
-        def decorate(function):
-            handlers.handler(*args, **kwargs)(function)
-            registered.append(function)
-            return function
-
-        return decorate
-
-    yield register
-    for function in registered:
-        handlers.unregister(function)
 
 
 def enqueued(backend) -> list[tuple[int, object]]:
