@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -65,9 +64,10 @@ class Setup:
             command = [sys.executable, "manage.py", "db_worker"]
             command += ["--interval", "0.1", "--no-startup-delay"]
         else:
-            celery = shutil.which("celery", path=str(Path(sys.executable).parent))
-            assert celery is not None
-            command = [celery, "-A", "tests.workerapp.celery_app", "worker"]
+            # `python -m` puts the project first on the path: a `tests` package that a
+            # dependency installs into site-packages would otherwise shadow ours.
+            command = [sys.executable, "-m", "celery"]
+            command += ["-A", "tests.workerapp.celery_app", "worker"]
             command += ["--pool", "solo", "-Q", self.queue, "--loglevel", "WARNING"]
             command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         return self._start(command)
