@@ -289,7 +289,7 @@ def write(
         f"{stamp}. Absolute figures drift between machines and with other load on them;"
         " compare the ratios, measured in the same run.\n\n## Machine\n\n"
         f"{machine_lines}\n\n## Commands\n\n```\n{command}\n"
-        "# ingest load: wrk -t2 -c<16|64> -d<5|10>s --latency --timeout 10s "
+        "# ingest load: wrk -t2 -c<16|64> -d5s --latency --timeout 10s "
         "-s bench/wrk/stripe.lua http://127.0.0.1:<port>/webhooks/bench/\n"
         "# ours: <daphne|uvicorn> project.asgi:application  (WEBHOOKS_PROCESSING=worker, no worker)\n"
         "# peers: <daphne|uvicorn> bench.peers.raw_asgi:application, "
