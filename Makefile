@@ -97,7 +97,8 @@ bench-quick: $(BIN)/.installed-bench
 
 # The soak, not part of make test or make bench: 100,000 deliveries with 100 dashboards
 # open, RSS of the server and the worker sampled; lost and duplicated counts (about 15
-# minutes). make soak SOAK_ARGS="--deliveries 20000" for a shorter one.
+# minutes), written as the last section of bench/RESULTS.md (a bench run keeps it).
+# make soak SOAK_ARGS="--deliveries 20000" for a shorter one.
 .PHONY: soak
 soak: $(BIN)/.installed-bench
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }

@@ -16,6 +16,8 @@ from typing import Any
 import psycopg
 
 HERE = Path(__file__).parent
+#: The soak (make soak) writes RESULTS.md's last section; a bench run keeps it there.
+SOAK_HEADING = "## Soak"
 Row = dict[str, Any]
 COLUMNS = ["scenario", "subject", "setting", "result", "spread", "p50 ms", "p99 ms"]
 COLUMNS += [
@@ -284,6 +286,7 @@ def write(
     if not markdown:
         return text
     machine_lines = "\n".join(f"- {key}: {value}" for key, value in about.items())
+    soak = soak_section()
     (HERE / "RESULTS.md").write_text(
         f"# Benchmark results\n\nThe latest run of `{command}` ({'quick' if quick else 'full'}), "
         f"{stamp}. Absolute figures drift between machines and with other load on them;"
@@ -312,6 +315,22 @@ def write(
         "## Results\n\nMedians of the runs; spread is min-max. Ingest POSTs ~1.5 KB signed "
         "Stripe events, each a new event id; 'without a row' counts 2xx answers that left "
         "no stored event.\n\n"
-        f"{text}\n"
+        f"{text}\n" + (f"\n{soak}" if soak else "")
     )
     return text
+
+
+def soak_section() -> str:
+    """RESULTS.md's soak section as the last soak left it, or ''."""
+    path = HERE / "RESULTS.md"
+    found = path.read_text().partition(f"\n{SOAK_HEADING}\n") if path.exists() else ()
+    return f"{SOAK_HEADING}\n{found[2]}" if found and found[1] else ""
+
+
+def write_soak(section: str) -> None:
+    """Put the soak's section (starting with SOAK_HEADING) at the end of RESULTS.md,
+    in place of the one an earlier soak left."""
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    before = text.partition(f"\n{SOAK_HEADING}\n")[0].rstrip("\n")
+    path.write_text(f"{before}\n\n{section.rstrip()}\n")

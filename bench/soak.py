@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import hashlib
 import hmac
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 from websockets.typing import Origin
 
+from bench import report
 from tests.servers import Postgres, Project, Redis
 
 SECRET = "soak-secret"
@@ -321,8 +325,7 @@ def main() -> None:
         options.deliveries = max(1, round(options.minutes * 60 * options.rate))
     result = asyncio.run(soak(options))
     curve = result.pop("rss_curve")
-    for name, value in result.items():
-        print(f"{name:>32}: {value}")
+    lines = [f"{name:>32}: {value}" for name, value in result.items()]
     warmup = (
         options.warmup_minutes * 60
         if options.warmup_minutes is not None
@@ -331,10 +334,21 @@ def main() -> None:
     for name in ("server_mib", "worker_mib"):
         verdict, detail = flatness(curve, name, warmup)
         label = f"{name.removesuffix('_mib')} RSS after {warmup:.0f} s warm-up"
-        print(f"{label:>32}: {verdict} within {FLAT_WITHIN:.0%}: {detail}")
-    print("\n     t (s)  server RSS (MiB)  worker RSS (MiB)")
+        lines.append(f"{label:>32}: {verdict} within {FLAT_WITHIN:.0%}: {detail}")
+    lines.append("\n     t (s)  server RSS (MiB)  worker RSS (MiB)")
     for row in curve:
-        print(f"{row['t']:>10}  {row['server_mib']:>16}  {row['worker_mib']:>16}")
+        lines.append(
+            f"{row['t']:>10}  {row['server_mib']:>16}  {row['worker_mib']:>16}"
+        )
+    print("\n".join(lines))
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    command = " ".join(["python -m bench.soak", *sys.argv[1:]])
+    report.write_soak(
+        f"{report.SOAK_HEADING}\n\nThe latest `{command}`, {stamp}"
+        f" (load average at the end: {' '.join(map(str, os.getloadavg()))}).\n\n"
+        "```\n" + "\n".join(lines) + "\n```\n"
+    )
+    print("\nWritten: bench/RESULTS.md (its soak section)")
 
 
 if __name__ == "__main__":
