@@ -33,6 +33,7 @@ from typing import Any
 
 import psycopg
 
+from bench.cpu import cpu_seconds, tree_cpu_seconds
 from tests.servers import BIN, ROOT, Postgres, Project, free_port, wait_for_port
 
 SECRET = "whsec_bench_" + "0" * 32
@@ -141,12 +142,6 @@ def database(kind: str, folder: str) -> Iterator[str]:
         yield postgres.url
     finally:
         postgres.drop()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process (all its threads) has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def database_cpu_seconds(name: str) -> float:
@@ -296,14 +291,14 @@ def measure(
             for _ in range(runs):
                 write_pool(pool, int(POOL_RATE[label] * seconds * 1.5))
                 before = count() if count else 0
-                cpu, db_cpu = cpu_seconds(pid), database_cpu_seconds(database_name)
+                cpu, db_cpu = tree_cpu_seconds(pid), database_cpu_seconds(database_name)
                 busy, wall = machine_busy_seconds(), time.monotonic()
                 result = wrk(port, connections, seconds, pool)
                 time.sleep(0.5)  # let requests cut off by wrk's stop finish
                 result["busy_s"] = machine_busy_seconds() - busy
                 result["wall_s"] = time.monotonic() - wall
                 result["stored"] = count() - before if count else None
-                result["app_cpu_s"] = cpu_seconds(pid) - cpu
+                result["app_cpu_s"] = tree_cpu_seconds(pid) - cpu
                 result["db_cpu_s"] = (
                     database_cpu_seconds(database_name) - db_cpu if postgres else None
                 )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -26,6 +25,7 @@ from typing import Any
 
 import psycopg
 
+from bench.cpu import cpu_seconds
 from tests.servers import ROOT, Postgres, Project
 
 RESULTS = Path(__file__).parent / "results"
@@ -51,12 +51,6 @@ if MODE == "tasks":  # one task per event, as ingest enqueues them after commit
 """
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def settled(pid: int) -> None:
     """Wait until a starting process's imports are done: it uses under a tenth of a
     core (a db_worker polling every 0.1 s never stands quite still)."""
@@ -76,10 +70,8 @@ def backends(conn: psycopg.Connection[Any]) -> dict[int, float]:
     ).fetchall()
     found = {}
     for (pid,) in pids:
-        try:
-            found[pid] = cpu_seconds(pid)
-        except OSError:  # gone since, or another machine's
-            continue
+        if seconds := cpu_seconds(pid):  # 0.0: gone since, or another machine's
+            found[pid] = seconds
     return found
 
 
