@@ -7,9 +7,9 @@ the tutorials' Flask receiver).
 
 Each c16 figure is the median of three wrk runs (quick: one); c64 runs once. After
 each run against a receiver that stores, the rows added are counted: a 2xx without
-a row is reported. Each row
-also gives the CPU seconds of the client (wrk), of the server process and of the
-PostgreSQL backends, the whole machine's busy cores, and which side ran out.
+a row is reported. Each row also gives the CPU seconds of the client (wrk), of the
+server process and of the PostgreSQL backends, the whole machine's busy cores, and
+which side ran out.
 """
 
 from __future__ import annotations
