@@ -15,6 +15,8 @@ from typing import Any
 
 import psycopg
 
+from bench import ingest
+
 HERE = Path(__file__).parent
 #: The soak (make soak) writes RESULTS.md's last section; a bench run keeps it there.
 SOAK_HEADING = "## Soak"
@@ -248,7 +250,9 @@ def cells(row: Row, found: list[Row]) -> list[str]:
 
 def cpu_cell(row: Row) -> str:
     """Each side's CPU seconds over the scenario's window (bench.cpu), where measured."""
-    if "server_cpu_s" not in row:
+    if "busy_cpu_s" in row:  # an ingest row: its own CPU line (bench.ingest)
+        return ingest.cpu_line(row)
+    if "server_busiest_core" not in row:
         return ""
     return (
         f"{row['server_cpu_s']:.1f} ({row['server_busiest_core']:.0%} of a core) / "
@@ -277,12 +281,13 @@ def write(
 ) -> str:
     """Write the results JSON and, unless ``markdown`` is False (a partial run), RESULTS.md."""
     found = ratios(rows)
-    text = table(rows, found)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H%M%SZ")
     (HERE / "results").mkdir(exist_ok=True)
     report = {"time": stamp, "quick": quick, "command": command, "machine": about}
     report |= {"rows": rows, "ratios": found}
+    # Written before the table: a run's figures outlive a fault in rendering them.
     (HERE / "results" / f"{stamp}.json").write_text(json.dumps(report, indent=2))
+    text = table(rows, found)
     if not markdown:
         return text
     machine_lines = "\n".join(f"- {key}: {value}" for key, value in about.items())
