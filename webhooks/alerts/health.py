@@ -26,7 +26,26 @@ from webhooks.models import Endpoint, Event
 #: Outcomes that say something about the handlers (skipped says nothing).
 JUDGED = frozenset({Event.Status.SUCCEEDED, Event.Status.RETRYING, Event.Status.FAILED})
 
-_windows: dict[int, deque[tuple[float, bool]]] = {}
+
+class Window:
+    """One endpoint's recent outcomes, with their failures counted as they come and
+    go: a worker draining a backlog records thousands a second, and counting the
+    window again for each would cost time in proportion to its size."""
+
+    def __init__(self) -> None:
+        self.outcomes: deque[tuple[float, bool]] = deque()
+        self.failures = 0
+
+    def add(self, now: float, failed: bool, horizon: float) -> tuple[int, float]:
+        self.outcomes.append((now, failed))
+        self.failures += failed
+        while self.outcomes[0][0] < horizon:
+            _, gone_failed = self.outcomes.popleft()
+            self.failures -= gone_failed
+        return len(self.outcomes), self.failures / len(self.outcomes)
+
+
+_windows: dict[int, Window] = {}
 _lock = threading.Lock()
 
 
@@ -35,14 +54,9 @@ def record(
 ) -> tuple[int, float]:
     """Add an outcome; return the window's size and failure rate."""
     now = time.monotonic() if now is None else now
-    horizon = now - conf.ALERT_WINDOW_SECONDS
     with _lock:
-        window = _windows.setdefault(endpoint_id, deque())
-        window.append((now, failed))
-        while window and window[0][0] < horizon:
-            window.popleft()
-        failures = sum(1 for _, bad in window if bad)
-        return len(window), failures / len(window)
+        window = _windows.setdefault(endpoint_id, Window())
+        return window.add(now, failed, now - conf.ALERT_WINDOW_SECONDS)
 
 
 def forget() -> None:

@@ -260,3 +260,15 @@ def test_a_notifier_of_your_own_by_dotted_path_and_none_for_silence(shop) -> Non
         health.became_unhealthy(shop["endpoint"], 0.5)
     assert len(notices) == 1
     assert not mail.outbox
+
+
+@override_settings(WEBHOOKS_ALERT_WINDOW_SECONDS=10)
+def test_the_window_counts_only_the_outcomes_of_its_last_seconds() -> None:
+    # Outcomes at t = 0..29, every third one failed; the window holds t - 10 .. t.
+    outcomes = [(float(t), t % 3 == 0) for t in range(30)]
+    for t, failed in outcomes:
+        runs, rate = health.record(7, failed, now=t)
+        kept = [bad for moment, bad in outcomes[: int(t) + 1] if moment >= t - 10]
+        assert (runs, rate) == (len(kept), sum(kept) / len(kept))
+    assert health.record(8, False, now=29.0) == (1, 0.0)  # per endpoint
+    assert health.record(7, True, now=100.0) == (1, 1.0)  # all else has aged out
