@@ -73,6 +73,8 @@ def claim_events(
     named = None if only is None else list(only)
     lease_end = now + timedelta(seconds=conf.LEASE_SECONDS)
     with transaction.atomic():
+        if named is None:  # a named claim reads its few rows by primary key
+            in_claim_order()
         sql, params = _claim_statement(limit, named, now)
         claimed = list(Event.objects.raw(sql, params))
         if not claimed:
@@ -101,6 +103,21 @@ def claim_events(
             event.attempts, event.next_attempt_at = event.attempts + 1, lease_end
         announce_events(claimed, previous)
     return claimed
+
+
+def in_claim_order() -> None:
+    """For the rest of this transaction on PostgreSQL, read due events in the due
+    index's order rather than gather and sort them.
+
+    Statistics older than a burst (a backlog that arrived since the last ANALYZE)
+    make the planner expect a few due rows, so it fetches every due row and sorts
+    them: a claim of 200 from a backlog of 100,000 took 90 ms and spilled its sort
+    to disk. Read in index order, a claim touches the rows it takes, whatever the
+    statistics say.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_sort = off")
 
 
 #: Stands for the time and the named ids in a claim statement compiled once.

@@ -194,3 +194,34 @@ def test_the_ordering_check_reads_the_index_of_open_keyed_events() -> None:
     assert "webhooks_event_ordering" in plan, plan
     assert "webhooks_event_due" in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+@pytest.mark.postgres
+def test_a_backlog_the_statistics_predate_is_claimed_in_index_order() -> None:
+    endpoint = make_endpoint("gh", "github", "s")
+    with connection.cursor() as cursor:  # a backlog no ANALYZE has seen yet
+        cursor.execute(
+            f"INSERT INTO {Event._meta.db_table} (endpoint_id, provider, delivery_id,"
+            " event_type, body, size, headers, source_ip, payload, received_at, status,"
+            " attempts, last_error, next_attempt_at, claimed_by, ordering_key,"
+            " completed_handlers, trace_parent)"
+            " SELECT %s, 'github', 'd-' || n, 'push', '\\x7b7d', 2, '{}', NULL, '{}',"
+            " now(), 'pending', 0, '', now(), '', '', '[]', ''"
+            " FROM generate_series(1, 30000) AS n",
+            [endpoint.pk],
+        )
+
+    def plan(*, in_order: bool) -> str:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if in_order:
+                claims.in_claim_order()
+            sql, params = claims._claim_statement(200, None, timezone.now())
+            cursor.execute(f"EXPLAIN {sql}", params)
+            return "\n".join(row[0] for row in cursor.fetchall())
+
+    # The trap is set: left to its statistics, the planner gathers and sorts.
+    assert "Sort" in plan(in_order=False)
+    claim_plan = plan(in_order=True)
+    assert "Sort" not in claim_plan, claim_plan
+    assert "Index Scan using webhooks_event_due" in claim_plan, claim_plan
+    assert len(claims.claim(200, "w")) == 200
