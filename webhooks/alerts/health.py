@@ -28,21 +28,33 @@ JUDGED = frozenset({Event.Status.SUCCEEDED, Event.Status.RETRYING, Event.Status.
 
 
 class Window:
-    """One endpoint's recent outcomes, with their failures counted as they come and
-    go: a worker draining a backlog records thousands a second, and counting the
-    window again for each would cost time in proportion to its size."""
+    """One endpoint's recent outcomes, counted per second of arrival.
+
+    A worker draining a backlog records a thousand outcomes a second: counting the
+    whole window again for each one cost time in proportion to the window, and
+    keeping each outcome cost memory in proportion to it. Per-second counts keep
+    both to the window's length in seconds (an outcome leaves up to a second early).
+    """
 
     def __init__(self) -> None:
-        self.outcomes: deque[tuple[float, bool]] = deque()
+        self.seconds: deque[list[int]] = deque()  # [second, runs, failures]
+        self.runs = 0
         self.failures = 0
 
     def add(self, now: float, failed: bool, horizon: float) -> tuple[int, float]:
-        self.outcomes.append((now, failed))
+        second = int(now)
+        if not self.seconds or self.seconds[-1][0] != second:
+            self.seconds.append([second, 0, 0])
+        counts = self.seconds[-1]
+        counts[1] += 1
+        counts[2] += failed
+        self.runs += 1
         self.failures += failed
-        while self.outcomes[0][0] < horizon:
-            _, gone_failed = self.outcomes.popleft()
-            self.failures -= gone_failed
-        return len(self.outcomes), self.failures / len(self.outcomes)
+        while len(self.seconds) > 1 and self.seconds[0][0] < horizon:
+            _, runs, failures = self.seconds.popleft()
+            self.runs -= runs
+            self.failures -= failures
+        return self.runs, self.failures / self.runs
 
 
 _windows: dict[int, Window] = {}

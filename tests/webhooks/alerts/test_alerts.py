@@ -272,3 +272,12 @@ def test_the_window_counts_only_the_outcomes_of_its_last_seconds() -> None:
         assert (runs, rate) == (len(kept), sum(kept) / len(kept))
     assert health.record(8, False, now=29.0) == (1, 0.0)  # per endpoint
     assert health.record(7, True, now=100.0) == (1, 1.0)  # all else has aged out
+
+
+def test_the_window_keeps_counts_per_second_not_each_outcome() -> None:
+    window = health.Window()
+    for n in range(10_000):  # a busy worker's second
+        runs, rate = window.add(5 + n / 20_000, n % 4 == 0, horizon=0)
+    assert (runs, rate, len(window.seconds)) == (10_000, 0.25, 1)
+    # A window shorter than a second still holds the outcome just recorded.
+    assert window.add(60.9, False, horizon=60.5) == (1, 0.0)
